@@ -50,10 +50,10 @@ type Node struct {
 	ComputeID string
 	State     State
 	// Reason says why the node is in its state (e.g. "scale-up: 2 runs waiting").
-	Reason     string
-	Provider   string
-	Priority   string
-	VMSize     string
+	Reason   string
+	Provider string
+	Priority string
+	VMSize   string
 	// Slots is how many attempts the node runs at once (1 for cluster nodes).
 	Slots int
 	// Handle is the provider's opaque record of the node (e.g. pid and dir),
