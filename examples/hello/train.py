@@ -1,0 +1,22 @@
+"""A tiny training script: prints, writes outputs/ and posts a metric."""
+import json
+import os
+import sys
+import time
+import urllib.request
+
+steps = int(os.environ.get("STEPS", "3"))
+for i in range(steps):
+    print(f"step {i}", flush=True)
+    time.sleep(float(os.environ.get("STEP_SECONDS", "0.2")))
+
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/result.txt", "w") as f:
+    f.write(f"run {os.environ.get('HANGAR_RUN_ID')} attempt {os.environ.get('HANGAR_ATTEMPT')} args {sys.argv[1:]}\n")
+
+url = f"{os.environ['HANGAR_URL']}/api/v1/workspaces/{os.environ['HANGAR_WORKSPACE']}/runs/{os.environ['HANGAR_RUN_ID']}/metrics"
+req = urllib.request.Request(url, data=json.dumps({"name": "loss", "value": 0.25}).encode(),
+                             headers={"Authorization": "Bearer " + os.environ["HANGAR_TOKEN"],
+                                      "Content-Type": "application/json"}, method="POST")
+urllib.request.urlopen(req, timeout=30).read()
+print("done", flush=True)

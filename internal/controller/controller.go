@@ -1,0 +1,1250 @@
+// Package controller moves the world toward what the store says it should be.
+//
+// One level-triggered loop (Run) re-reads everything on each pass
+// (runOnce): computes, live nodes, live attempts and active runs. Per cluster
+// it asks autoscale.Decide what to create or remove and applies it through
+// the node provider; then it asks sched.Place which queued runs go to which
+// free node and commits each placement in one transaction. A pass never
+// branches on what woke it, and every write is compare-and-set, so running a
+// pass twice, or after a crash, is safe.
+//
+// The controller also answers the node agents (Heartbeat, Work,
+// AttemptStart, AttemptLogs, AttemptFiles, AttemptFinish). Those calls are
+// fenced by attempt: only the run's current live attempt on that node is
+// accepted, so a stale attempt can never report a result.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hangar-ml/hangar/internal/agentproto"
+	"github.com/hangar-ml/hangar/internal/autoscale"
+	"github.com/hangar-ml/hangar/internal/clock"
+	"github.com/hangar-ml/hangar/internal/compute"
+	"github.com/hangar-ml/hangar/internal/ids"
+	"github.com/hangar-ml/hangar/internal/node"
+	"github.com/hangar-ml/hangar/internal/provider"
+	"github.com/hangar-ml/hangar/internal/run"
+	"github.com/hangar-ml/hangar/internal/sched"
+	"github.com/hangar-ml/hangar/internal/snapshot"
+	"github.com/hangar-ml/hangar/internal/store"
+	"github.com/hangar-ml/hangar/internal/vmsize"
+)
+
+// ErrFenced is returned to an agent reporting on an attempt that is no
+// longer the run's current live attempt on that node.
+var ErrFenced = errors.New("attempt is no longer current")
+
+// Config wires the controller. Zero durations take the documented defaults.
+type Config struct {
+	Store     store.Store
+	Catalog   *vmsize.Catalog
+	Providers map[string]provider.Provider
+	Clock     clock.Clock
+	Logger    *slog.Logger
+	// DataDir holds run files under runs/<id>/files.
+	DataDir string
+	// ServerURL returns the URL agents dial (known only once the server listens).
+	ServerURL func() string
+	Metrics   *Metrics
+	// HeartbeatTimeout marks a silent node unusable (default 20 s).
+	HeartbeatTimeout time.Duration
+	// PrepareTimeout marks a node that never checked in unusable (default 60 s).
+	PrepareTimeout time.Duration
+	// DeleteGrace is how long a removed node gets to stop (default 10 s).
+	DeleteGrace time.Duration
+	// PreemptGrace is the eviction notice of a preempted node (default 3 s).
+	PreemptGrace time.Duration
+	// LocalSlots is how many runs the built-in local compute runs at once.
+	LocalSlots int
+	// DefaultQuota is the vCPU quota per family and priority when none is set.
+	DefaultQuota int
+}
+
+// Controller reconciles computes, nodes and runs.
+type Controller struct {
+	cfg  Config
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu sync.Mutex
+	// pending holds assignments not yet started, per node.
+	pending map[string]map[string]agentproto.Assignment
+	// cancels holds attempts a node must stop.
+	cancels map[string]map[string]bool
+	// mailboxes wake a node's long-poll.
+	mailboxes map[string]chan struct{}
+	// removing tracks provider deletions in flight.
+	removing map[string]bool
+	// observed caches per-compute facts for the API (target, wait reason).
+	observed map[string]Observed
+	// reasons remembers the last wait reason written per run.
+	reasons map[string]string
+	// startedAt is when this controller started; silence before it is not held against nodes.
+	startedAt time.Time
+	loaded    bool
+	wg        sync.WaitGroup
+}
+
+// Observed is what the last pass learned about a compute.
+type Observed struct {
+	Target     int
+	WaitReason string
+	Queued     int
+	Running    int
+	Resizing   bool
+}
+
+// New returns a controller; it starts nothing until Run.
+func New(cfg Config) *Controller {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.HeartbeatTimeout == 0 {
+		cfg.HeartbeatTimeout = 20 * time.Second
+	}
+	if cfg.PrepareTimeout == 0 {
+		cfg.PrepareTimeout = 60 * time.Second
+	}
+	if cfg.DeleteGrace == 0 {
+		cfg.DeleteGrace = 10 * time.Second
+	}
+	if cfg.PreemptGrace == 0 {
+		cfg.PreemptGrace = 3 * time.Second
+	}
+	if cfg.LocalSlots == 0 {
+		cfg.LocalSlots = 2
+	}
+	if cfg.DefaultQuota == 0 {
+		cfg.DefaultQuota = 100
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Controller{
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "controller"),
+		wake:      make(chan struct{}, 1),
+		pending:   map[string]map[string]agentproto.Assignment{},
+		cancels:   map[string]map[string]bool{},
+		mailboxes: map[string]chan struct{}{},
+		removing:  map[string]bool{},
+		observed:  map[string]Observed{},
+		reasons:   map[string]string{},
+	}
+}
+
+// Wake asks for a pass soon; many wakes collapse into one pass.
+func (c *Controller) Wake() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run reconciles until ctx ends: on every Wake and at least every second.
+func (c *Controller) Run(ctx context.Context) error {
+	c.startedAt = c.cfg.Clock.Now()
+	for {
+		if err := c.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			c.log.ErrorContext(ctx, "reconcile pass failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			c.wg.Wait()
+			return nil
+		case <-c.wake:
+		case <-c.cfg.Clock.After(time.Second):
+		}
+	}
+}
+
+// Observed returns what the last pass learned about a compute.
+func (c *Controller) Observed(computeID string) Observed {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.observed[computeID]
+}
+
+// snapshotState is everything one pass reads.
+type snapshotState struct {
+	computes []compute.Compute
+	nodes    []node.Node
+	attempts []run.Attempt
+	runs     []run.Run
+}
+
+func (c *Controller) load(ctx context.Context) (snapshotState, error) {
+	var s snapshotState
+	var err error
+	if s.computes, err = c.cfg.Store.ComputeListAll(ctx); err != nil {
+		return s, err
+	}
+	if s.nodes, err = c.cfg.Store.NodeListAll(ctx); err != nil {
+		return s, err
+	}
+	if s.attempts, err = c.cfg.Store.AttemptListLive(ctx); err != nil {
+		return s, err
+	}
+	if s.runs, err = c.cfg.Store.RunListActive(ctx); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// RunOnce is one reconcile pass. Tests call it directly.
+func (c *Controller) RunOnce(ctx context.Context) error {
+	now := c.cfg.Clock.Now()
+	if c.startedAt.IsZero() {
+		c.startedAt = now
+	}
+	st, err := c.load(ctx)
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	if !c.loaded {
+		c.rebuildPending(ctx, st)
+		c.loaded = true
+	}
+	if err := c.settleRuns(ctx, st, now); err != nil {
+		return err
+	}
+	if err := c.checkNodes(ctx, st, now); err != nil {
+		return err
+	}
+	// Re-read after settling so decisions see the effects.
+	if st, err = c.load(ctx); err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	for _, cp := range st.computes {
+		if err := c.reconcileCompute(ctx, cp, st, now); err != nil {
+			c.log.ErrorContext(ctx, "reconcile compute", "compute", cp.Name, "err", err)
+		}
+	}
+	if st, err = c.load(ctx); err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	return c.place(ctx, st, now)
+}
+
+// rebuildPending restores the in-memory view of assigned attempts after a
+// restart: assigned-but-not-started attempts are offered to their node again
+// (agents ignore ones they already run), and cancel requests are re-sent.
+func (c *Controller) rebuildPending(ctx context.Context, st snapshotState) {
+	runs := map[string]run.Run{}
+	for _, r := range st.runs {
+		runs[r.ID] = r
+	}
+	for _, a := range st.attempts {
+		r, ok := runs[a.RunID]
+		if !ok {
+			continue
+		}
+		if a.State == run.AttemptAssigned {
+			asg, err := c.assignment(ctx, r, a)
+			if err != nil {
+				c.log.ErrorContext(ctx, "rebuild assignment", "attempt", a.ID, "err", err)
+				continue
+			}
+			c.addPending(a.NodeID, asg)
+		}
+		if r.Status == run.CancelRequested {
+			c.addCancel(a.NodeID, a.ID)
+		}
+	}
+}
+
+func (c *Controller) addPending(nodeID string, a agentproto.Assignment) {
+	c.mu.Lock()
+	if c.pending[nodeID] == nil {
+		c.pending[nodeID] = map[string]agentproto.Assignment{}
+	}
+	c.pending[nodeID][a.AttemptID] = a
+	c.mu.Unlock()
+	c.notify(nodeID)
+}
+
+func (c *Controller) addCancel(nodeID, attemptID string) {
+	c.mu.Lock()
+	if c.cancels[nodeID] == nil {
+		c.cancels[nodeID] = map[string]bool{}
+	}
+	c.cancels[nodeID][attemptID] = true
+	if p := c.pending[nodeID]; p != nil {
+		delete(p, attemptID)
+	}
+	c.mu.Unlock()
+	c.notify(nodeID)
+}
+
+func (c *Controller) forgetAttempt(nodeID, attemptID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.pending[nodeID]; p != nil {
+		delete(p, attemptID)
+	}
+	if cs := c.cancels[nodeID]; cs != nil {
+		delete(cs, attemptID)
+	}
+}
+
+func (c *Controller) mailbox(nodeID string) chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mb, ok := c.mailboxes[nodeID]
+	if !ok {
+		mb = make(chan struct{}, 1)
+		c.mailboxes[nodeID] = mb
+	}
+	return mb
+}
+
+func (c *Controller) notify(nodeID string) {
+	select {
+	case c.mailbox(nodeID) <- struct{}{}:
+	default:
+	}
+}
+
+// event records an event; failures are logged, never fatal.
+func (c *Controller) event(ctx context.Context, ws, kind, object, computeName, typ, msg string, now time.Time) {
+	if err := c.cfg.Store.EventAdd(ctx, store.Event{Workspace: ws, Kind: kind, Object: object, Compute: computeName, Type: typ, Message: msg, Time: now}); err != nil {
+		c.log.ErrorContext(ctx, "record event", "err", err)
+	}
+}
+
+// settleRuns handles runs whose fate is decided without a node: cancel
+// requests with nothing running, expired durations, and computes gone.
+func (c *Controller) settleRuns(ctx context.Context, st snapshotState, now time.Time) error {
+	live := map[string][]run.Attempt{}
+	for _, a := range st.attempts {
+		live[a.RunID] = append(live[a.RunID], a)
+	}
+	computes := map[string]compute.Compute{}
+	for _, cp := range st.computes {
+		computes[cp.Workspace+"/"+strings.ToLower(cp.Name)] = cp
+	}
+	for _, r := range st.runs {
+		attempts := live[r.ID]
+		switch {
+		case r.Status == run.CancelRequested && len(attempts) == 0:
+			if _, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{run.CancelRequested}, To: run.Canceled, Reason: "canceled by user", Now: now}); err != nil {
+				return err
+			}
+		case r.Status == run.CancelRequested:
+			for _, a := range attempts {
+				c.addCancel(a.NodeID, a.ID)
+			}
+		case r.Status.Active() && r.MaxDurationSeconds > 0 && !r.StartedAt.IsZero() && now.Sub(r.StartedAt) > time.Duration(r.MaxDurationSeconds)*time.Second+30*time.Second:
+			// The agent enforces the limit itself; this catches an agent that could not.
+			for _, a := range attempts {
+				c.addCancel(a.NodeID, a.ID)
+			}
+		case r.Status.Waiting():
+			if _, ok := computes[r.Workspace+"/"+strings.ToLower(r.ComputeName)]; !ok {
+				if _, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{r.Status}, To: run.Failed, Reason: "compute deleted",
+					Error: &run.Error{Code: "ComputeNotFound", Message: fmt.Sprintf("compute %s no longer exists", r.ComputeName)}, Now: now}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkNodes marks silent nodes unusable and ends their attempts.
+func (c *Controller) checkNodes(ctx context.Context, st snapshotState, now time.Time) error {
+	for _, n := range st.nodes {
+		if n.State.Terminal() || n.State == node.Leaving {
+			c.ensureRemoved(n)
+			continue
+		}
+		seen := n.LastHeartbeat
+		if seen.Before(c.startedAt) {
+			seen = c.startedAt
+		}
+		var why string
+		switch {
+		case n.State == node.Preparing && n.LastHeartbeat.IsZero() && now.Sub(maxTime(n.CreatedAt, c.startedAt)) > c.cfg.PrepareTimeout:
+			why = fmt.Sprintf("agent did not check in within %s", c.cfg.PrepareTimeout)
+		case !n.LastHeartbeat.IsZero() && now.Sub(seen) > c.cfg.HeartbeatTimeout:
+			why = fmt.Sprintf("no heartbeat for %s", now.Sub(seen).Round(time.Second))
+		default:
+			continue
+		}
+		if p, ok := c.cfg.Providers[n.Provider]; ok && n.Handle != "" {
+			if alive, err := p.Alive(ctx, n.Handle); err == nil && alive && n.State != node.Preparing {
+				// Alive but silent (e.g. cut off): still unusable; the provider removes it.
+				why += " (process alive but unreachable)"
+			}
+		}
+		if err := c.loseNode(ctx, n, node.Unusable, run.ReasonNodeLost, why, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loseNode moves a node to a terminal state (unusable or preempted), ends
+// its attempts with reason and requeues their runs.
+func (c *Controller) loseNode(ctx context.Context, n node.Node, to node.State, reason, why string, now time.Time) error {
+	ok, err := c.cfg.Store.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: n.ID, From: []node.State{node.Preparing, node.Idle, node.Running, node.Leaving}, To: to, Reason: why, Now: now})
+	if err != nil || !ok {
+		return err
+	}
+	cp, _ := c.cfg.Store.ComputeGetByID(ctx, n.ComputeID)
+	c.event(ctx, n.Workspace, "node", n.ID, cp.Name, eventType(to), fmt.Sprintf("node %s %s: %s", n.ID, to, why), now)
+	c.cfg.Metrics.ScaleEvents.WithLabelValues(cp.Name, string(to)).Inc()
+	attempts, err := c.cfg.Store.AttemptListLive(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range attempts {
+		if a.NodeID != n.ID {
+			continue
+		}
+		if err := c.endAttempt(ctx, a, nil, reason, "", now); err != nil {
+			return err
+		}
+	}
+	n.State = to
+	c.ensureRemoved(n)
+	c.Wake()
+	return nil
+}
+
+func eventType(s node.State) string {
+	switch s {
+	case node.Preempted:
+		return "Preempted"
+	case node.Unusable:
+		return "NodeUnusable"
+	}
+	return "Node"
+}
+
+// ensureRemoved deletes (or evicts) a node through its provider once, in the
+// background, then marks it ended. Safe to call on every pass.
+func (c *Controller) ensureRemoved(n node.Node) {
+	c.mu.Lock()
+	if c.removing[n.ID] {
+		c.mu.Unlock()
+		return
+	}
+	c.removing[n.ID] = true
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx := context.Background()
+		p, ok := c.cfg.Providers[n.Provider]
+		var err error
+		if ok && n.Handle != "" {
+			if n.State == node.Preempted {
+				err = p.Preempt(ctx, n.Handle, c.cfg.PreemptGrace)
+			} else {
+				err = p.Delete(ctx, n.Handle, c.cfg.DeleteGrace)
+			}
+		}
+		if err != nil {
+			c.log.Error("remove node", "node", n.ID, "err", err)
+			c.mu.Lock()
+			delete(c.removing, n.ID)
+			c.mu.Unlock()
+			return
+		}
+		if err := c.cfg.Store.NodeEnd(ctx, n.ID, c.cfg.Clock.Now()); err != nil {
+			c.log.Error("end node", "node", n.ID, "err", err)
+		}
+		c.mu.Lock()
+		delete(c.mailboxes, n.ID)
+		delete(c.pending, n.ID)
+		delete(c.cancels, n.ID)
+		c.mu.Unlock()
+		c.Wake()
+	}()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// policyFor returns the autoscale policy of a compute.
+func (c *Controller) policyFor(ctx context.Context, cp compute.Compute, st snapshotState) (autoscale.Policy, vmsize.Size, error) {
+	if cp.Kind == compute.KindLocal {
+		return autoscale.Policy{MinNodes: 0, MaxNodes: 1, IdleAfter: 30 * time.Minute, VCPUsPerNode: 1, QuotaVCPUs: 1 << 30}, vmsize.Size{Name: "local", VCPUs: 1}, nil
+	}
+	size, ok := c.cfg.Catalog.Lookup(cp.VMSize)
+	if !ok {
+		return autoscale.Policy{}, size, fmt.Errorf("vm size %s is not in the catalog", cp.VMSize)
+	}
+	limit, err := c.QuotaLimit(ctx, cp.Workspace, size.Family, cp.VMPriority)
+	if err != nil {
+		return autoscale.Policy{}, size, err
+	}
+	used := 0
+	byID := map[string]compute.Compute{}
+	for _, o := range st.computes {
+		byID[o.ID] = o
+	}
+	for _, n := range st.nodes {
+		o, ok := byID[n.ComputeID]
+		if !ok || o.ID == cp.ID || o.Workspace != cp.Workspace || o.Kind != compute.KindCluster || o.VMPriority != cp.VMPriority || !n.State.Counted() {
+			continue
+		}
+		if os, ok := c.cfg.Catalog.Lookup(o.VMSize); ok && os.Family == size.Family {
+			used += os.VCPUs
+		}
+	}
+	return autoscale.Policy{
+		MinNodes:     cp.MinNodes,
+		MaxNodes:     cp.MaxNodes,
+		IdleAfter:    time.Duration(cp.IdleSecondsBeforeScaledown) * time.Second,
+		VCPUsPerNode: size.VCPUs,
+		QuotaVCPUs:   limit - used,
+		QuotaName:    size.Family + " " + string(cp.VMPriority),
+	}, size, nil
+}
+
+// QuotaLimit returns the vCPU quota of a family and priority in a workspace.
+func (c *Controller) QuotaLimit(ctx context.Context, ws, family string, prio compute.Priority) (int, error) {
+	qs, err := c.cfg.Store.QuotaList(ctx, ws)
+	if err != nil {
+		return 0, err
+	}
+	for _, q := range qs {
+		if strings.EqualFold(q.Family, family) && q.Priority == prio {
+			return q.VCPUs, nil
+		}
+	}
+	return c.cfg.DefaultQuota, nil
+}
+
+// reconcileCompute drives one compute: provisioning state, deletion, autoscaling.
+func (c *Controller) reconcileCompute(ctx context.Context, cp compute.Compute, st snapshotState, now time.Time) error {
+	var nodes []node.Node
+	for _, n := range st.nodes {
+		if n.ComputeID == cp.ID {
+			nodes = append(nodes, n)
+		}
+	}
+	busy := map[string]int{}
+	for _, a := range st.attempts {
+		busy[a.NodeID]++
+	}
+	var waiting []run.Run
+	running := 0
+	for _, r := range st.runs {
+		if r.Workspace != cp.Workspace || !strings.EqualFold(r.ComputeName, cp.Name) {
+			continue
+		}
+		if r.Status.Waiting() {
+			waiting = append(waiting, r)
+		} else if r.Status.Active() {
+			running++
+		}
+	}
+
+	switch cp.ProvisioningState {
+	case compute.StateFailed:
+		return nil
+	case compute.StateDeleting:
+		return c.reconcileDelete(ctx, cp, nodes, st, now)
+	case compute.StateCreating, compute.StateUpdating:
+		cp.ProvisioningState = compute.StateSucceeded
+		cp.ModifiedAt = now
+		if err := c.cfg.Store.ComputeUpdate(ctx, cp); err != nil {
+			return err
+		}
+		c.event(ctx, cp.Workspace, "compute", cp.Name, cp.Name, "Provisioned", fmt.Sprintf("compute %s is ready (provisioning_state Succeeded)", cp.Name), now)
+	}
+
+	policy, size, err := c.policyFor(ctx, cp, st)
+	if err != nil {
+		return err
+	}
+	obs := autoscale.Observed{}
+	for _, n := range nodes {
+		obs.Nodes = append(obs.Nodes, autoscale.NodeView{ID: n.ID, State: n.State, CreatedAt: n.CreatedAt, IdleSince: n.IdleSince, Busy: busy[n.ID]})
+	}
+	for _, r := range waiting {
+		if cp.Kind == compute.KindLocal {
+			obs.Demand = 1
+			break
+		}
+		obs.Demand += max(r.NodeCount, 1)
+	}
+	d := autoscale.Decide(obs, policy, now)
+
+	c.mu.Lock()
+	c.observed[cp.ID] = Observed{Target: d.Target, WaitReason: d.Blocked, Queued: len(waiting), Running: running, Resizing: d.Create > 0 || len(d.Remove) > 0 || countState(nodes, node.Preparing, node.Leaving) > 0}
+	c.mu.Unlock()
+	c.cfg.Metrics.QueueLength.WithLabelValues(cp.Workspace, cp.Name).Set(float64(len(waiting)))
+	counts := map[node.State]int{}
+	for _, n := range nodes {
+		counts[n.State]++
+	}
+	for _, s := range node.AllStates {
+		c.cfg.Metrics.Nodes.WithLabelValues(cp.Workspace, cp.Name, string(s)).Set(float64(counts[s]))
+	}
+
+	for i := 0; i < d.Create; i++ {
+		if err := c.createNode(ctx, cp, size, d.CreateReason, now); err != nil {
+			return err
+		}
+	}
+	for _, rm := range d.Remove {
+		for _, n := range nodes {
+			if n.ID != rm.NodeID {
+				continue
+			}
+			ok, err := c.cfg.Store.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: n.ID, From: []node.State{node.Idle}, To: node.Leaving, Reason: rm.Reason, Now: now})
+			if err != nil {
+				return err
+			}
+			if ok {
+				c.event(ctx, cp.Workspace, "compute", cp.Name, cp.Name, "ScaleDown", fmt.Sprintf("removing node %s: %s", n.ID, rm.Reason), now)
+				c.cfg.Metrics.ScaleEvents.WithLabelValues(cp.Name, "down").Inc()
+				n.State = node.Leaving
+				c.ensureRemoved(n)
+			}
+		}
+	}
+	c.updateWaitReasons(ctx, cp, waiting, d, nodes)
+	return nil
+}
+
+func countState(nodes []node.Node, states ...node.State) int {
+	n := 0
+	for _, nd := range nodes {
+		for _, s := range states {
+			if nd.State == s {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// updateWaitReasons tells queued runs why they wait, writing only changes.
+func (c *Controller) updateWaitReasons(ctx context.Context, cp compute.Compute, waiting []run.Run, d autoscale.Decision, nodes []node.Node) {
+	reason := "waiting for a free node"
+	switch {
+	case d.Blocked != "":
+		reason = "waiting: " + d.Blocked
+	case countState(nodes, node.Preparing) > 0 || d.Create > 0:
+		reason = fmt.Sprintf("waiting for a node: scaling up (%d preparing)", countState(nodes, node.Preparing)+d.Create)
+	}
+	for _, r := range waiting {
+		if r.StatusReason == reason {
+			continue
+		}
+		c.mu.Lock()
+		last := c.reasons[r.ID]
+		c.reasons[r.ID] = reason
+		c.mu.Unlock()
+		if last == reason {
+			continue
+		}
+		if _, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{r.Status}, To: r.Status, Reason: reason}); err != nil {
+			c.log.ErrorContext(ctx, "set wait reason", "run", r.ID, "err", err)
+		}
+	}
+}
+
+// createNode records a node and asks the provider for it. The node id is
+// deterministic per compute (name-nSEQ), and the provider's Create is
+// idempotent on it, so a crash between the two steps cannot make a twin.
+func (c *Controller) createNode(ctx context.Context, cp compute.Compute, size vmsize.Size, reason string, now time.Time) error {
+	p, ok := c.cfg.Providers[providerName(cp)]
+	if !ok {
+		return fmt.Errorf("compute %s: no provider %q", cp.Name, providerName(cp))
+	}
+	seq, err := c.cfg.Store.ComputeNextNodeSeq(ctx, cp.ID)
+	if err != nil {
+		return err
+	}
+	token := ids.Secret("hnode")
+	slots := 1
+	if cp.Kind == compute.KindLocal {
+		slots = c.cfg.LocalSlots
+	}
+	n := node.Node{
+		ID:             fmt.Sprintf("%s-%s-n%d", cp.Workspace, strings.ToLower(cp.Name), seq),
+		Workspace:      cp.Workspace,
+		ComputeID:      cp.ID,
+		State:          node.Preparing,
+		Reason:         reason,
+		Provider:       p.Name(),
+		Priority:       string(cp.VMPriority),
+		VMSize:         size.Name,
+		Slots:          slots,
+		TokenHash:      ids.Hash(token),
+		CreatedAt:      now,
+		StateChangedAt: now,
+	}
+	err = c.cfg.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.NodeCreate(ctx, n); err != nil {
+			return err
+		}
+		return tx.TokenCreate(ctx, store.Token{ID: ids.New("tok"), Hash: n.TokenHash, Name: "node " + n.ID, Workspace: cp.Workspace, Scope: "node:" + n.ID, CreatedAt: now})
+	})
+	if err != nil {
+		return err
+	}
+	handle, err := p.Create(ctx, provider.Spec{NodeID: n.ID, Workspace: cp.Workspace, Compute: cp.Name, ServerURL: c.cfg.ServerURL(), Token: token, Slots: slots, VCPUs: size.VCPUs, MemoryGB: size.MemoryGB})
+	if err != nil {
+		_, _ = c.cfg.Store.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: n.ID, From: []node.State{node.Preparing}, To: node.Unusable, Reason: "provider failed: " + err.Error(), Now: now})
+		c.event(ctx, cp.Workspace, "compute", cp.Name, cp.Name, "ScaleUpFailed", fmt.Sprintf("could not create node %s: %v", n.ID, err), now)
+		return fmt.Errorf("create node %s: %w", n.ID, err)
+	}
+	if err := c.cfg.Store.NodeSetHandle(ctx, n.ID, handle); err != nil {
+		return err
+	}
+	c.event(ctx, cp.Workspace, "compute", cp.Name, cp.Name, "ScaleUp", fmt.Sprintf("adding node %s: %s", n.ID, reason), now)
+	c.cfg.Metrics.ScaleEvents.WithLabelValues(cp.Name, "up").Inc()
+	return nil
+}
+
+func providerName(cp compute.Compute) string {
+	if cp.Provider == "" {
+		return "local"
+	}
+	return cp.Provider
+}
+
+// reconcileDelete cancels what still runs (only a forced delete gets here
+// with runs), removes every node, then deletes the record.
+func (c *Controller) reconcileDelete(ctx context.Context, cp compute.Compute, nodes []node.Node, st snapshotState, now time.Time) error {
+	for _, r := range st.runs {
+		if r.Workspace != cp.Workspace || !strings.EqualFold(r.ComputeName, cp.Name) {
+			continue
+		}
+		if r.Status.Waiting() {
+			if _, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{r.Status}, To: run.Canceled, Reason: run.ReasonComputeDeleted, Now: now}); err != nil {
+				return err
+			}
+		} else if r.Status.Active() && r.Status != run.CancelRequested {
+			if _, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{r.Status}, To: run.CancelRequested, Reason: run.ReasonComputeDeleted, Now: now}); err != nil {
+				return err
+			}
+		}
+	}
+	liveAttempts := 0
+	for _, a := range st.attempts {
+		for _, n := range nodes {
+			if a.NodeID == n.ID {
+				liveAttempts++
+				c.addCancel(n.ID, a.ID)
+			}
+		}
+	}
+	if liveAttempts > 0 {
+		return nil
+	}
+	for _, n := range nodes {
+		ok, err := c.cfg.Store.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: n.ID, From: []node.State{node.Preparing, node.Idle, node.Running}, To: node.Leaving, Reason: "compute deleted", Now: now})
+		if err != nil {
+			return err
+		}
+		if ok {
+			n.State = node.Leaving
+		}
+		c.ensureRemoved(n)
+	}
+	if len(nodes) > 0 {
+		return nil
+	}
+	if err := c.cfg.Store.ComputeDelete(ctx, cp.ID); err != nil {
+		return err
+	}
+	c.event(ctx, cp.Workspace, "compute", cp.Name, cp.Name, "Deleted", fmt.Sprintf("compute %s deleted", cp.Name), now)
+	return nil
+}
+
+// place assigns queued runs to free nodes.
+func (c *Controller) place(ctx context.Context, st snapshotState, now time.Time) error {
+	computeByID := map[string]compute.Compute{}
+	computeKey := map[string]compute.Compute{}
+	for _, cp := range st.computes {
+		if cp.ProvisioningState != compute.StateSucceeded {
+			continue
+		}
+		computeByID[cp.ID] = cp
+		computeKey[cp.Workspace+"/"+strings.ToLower(cp.Name)] = cp
+	}
+	busy := map[string]int{}
+	for _, a := range st.attempts {
+		busy[a.NodeID]++
+	}
+	var free []sched.FreeNode
+	nodesByID := map[string]node.Node{}
+	for _, n := range st.nodes {
+		if n.State != node.Idle && n.State != node.Running {
+			continue
+		}
+		if _, ok := computeByID[n.ComputeID]; !ok {
+			continue
+		}
+		nodesByID[n.ID] = n
+		if slots := n.Slots - busy[n.ID]; slots > 0 {
+			free = append(free, sched.FreeNode{ID: n.ID, Compute: n.ComputeID, FreeSlots: slots})
+		}
+	}
+	if len(free) == 0 {
+		return nil
+	}
+	var queue []sched.QueuedRun
+	runsByID := map[string]run.Run{}
+	for _, r := range st.runs {
+		if r.Status != run.Queued {
+			continue
+		}
+		cp, ok := computeKey[r.Workspace+"/"+strings.ToLower(r.ComputeName)]
+		if !ok {
+			continue
+		}
+		runsByID[r.ID] = r
+		queue = append(queue, sched.QueuedRun{ID: r.ID, Compute: cp.ID, NodeCount: max(r.NodeCount, 1)})
+	}
+	plan := sched.Place(queue, free)
+	for _, asg := range plan.Assignments {
+		r := runsByID[asg.RunID]
+		if err := c.commitPlacement(ctx, r, asg.NodeIDs, nodesByID, now); err != nil {
+			c.log.ErrorContext(ctx, "place run", "run", r.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// commitPlacement creates the attempt and moves run and node in one
+// transaction, then offers the assignment to the node.
+func (c *Controller) commitPlacement(ctx context.Context, r run.Run, nodeIDs []string, nodes map[string]node.Node, now time.Time) error {
+	if len(nodeIDs) == 0 {
+		return nil
+	}
+	// Multi-node runs are the subject of a later issue: the first node runs the attempt.
+	nodeID := nodeIDs[0]
+	n := r.Attempt + 1
+	a := run.Attempt{ID: run.AttemptID(r.ID, n), RunID: r.ID, Number: n, NodeID: nodeID, State: run.AttemptAssigned, CreatedAt: now}
+	placed := false
+	err := c.cfg.Store.InTx(ctx, func(tx store.Store) error {
+		ok, err := tx.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{run.Queued}, To: run.Preparing, Reason: "assigned to node " + nodeID, Now: now})
+		if err != nil || !ok {
+			return err
+		}
+		if err := tx.AttemptCreate(ctx, a); err != nil {
+			return err
+		}
+		r.Attempt = n
+		if err := tx.RunUpdateCounters(ctx, r); err != nil {
+			return err
+		}
+		if _, err := tx.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: nodeID, From: []node.State{node.Idle, node.Running}, To: node.Running, Reason: "running " + r.ID, Now: now}); err != nil {
+			return err
+		}
+		placed = true
+		return nil
+	})
+	if err != nil || !placed {
+		return err
+	}
+	c.mu.Lock()
+	delete(c.reasons, r.ID)
+	c.mu.Unlock()
+	asg, err := c.assignment(ctx, r, a)
+	if err != nil {
+		return err
+	}
+	c.addPending(nodeID, asg)
+	return nil
+}
+
+// assignment builds what the agent needs to run an attempt.
+func (c *Controller) assignment(ctx context.Context, r run.Run, a run.Attempt) (agentproto.Assignment, error) {
+	token := ids.Secret("hrun")
+	if err := c.cfg.Store.TokenCreate(ctx, store.Token{ID: ids.New("tok"), Hash: ids.Hash(token), Name: "run " + r.ID, Workspace: r.Workspace, Scope: "run:" + r.ID, CreatedAt: c.cfg.Clock.Now()}); err != nil {
+		return agentproto.Assignment{}, err
+	}
+	env := map[string]string{}
+	for k, v := range r.Env {
+		env[k] = v
+	}
+	env["HANGAR_URL"] = c.cfg.ServerURL()
+	env["HANGAR_WORKSPACE"] = r.Workspace
+	env["HANGAR_RUN_ID"] = r.ID
+	env["HANGAR_EXPERIMENT"] = r.Experiment
+	env["HANGAR_ATTEMPT"] = fmt.Sprint(a.Number)
+	env["HANGAR_TOKEN"] = token
+	env["AZUREML_RUN_ID"] = r.ID
+	var inputs []agentproto.Input
+	for _, in := range r.Inputs {
+		inputs = append(inputs, agentproto.Input{Name: in.Name, Digest: in.Digest, Dir: in.Dir, FileName: in.Name})
+	}
+	return agentproto.Assignment{
+		AttemptID:              a.ID,
+		RunID:                  r.ID,
+		Number:                 a.Number,
+		Workspace:              r.Workspace,
+		Script:                 r.Script,
+		Command:                r.Command,
+		Args:                   r.Args,
+		Python:                 r.Python,
+		Env:                    env,
+		SnapshotDigest:         r.SnapshotDigest,
+		Inputs:                 inputs,
+		MaxDurationSeconds:     r.MaxDurationSeconds,
+		OutputsIntervalSeconds: 5,
+	}, nil
+}
+
+// endAttempt ends a live attempt and decides the run's next status.
+// exitCode is nil when the process never reported (node lost, preempted).
+func (c *Controller) endAttempt(ctx context.Context, a run.Attempt, exitCode *int, reason, tail string, now time.Time) error {
+	ok, err := c.cfg.Store.AttemptEndIf(ctx, a.ID, exitCode, reason, now)
+	if err != nil || !ok {
+		return err
+	}
+	c.forgetAttempt(a.NodeID, a.ID)
+	r, err := c.cfg.Store.RunGet(ctx, "", a.RunID)
+	if err != nil {
+		return err
+	}
+	if r.Attempt != a.Number || r.Status.Terminal() {
+		return nil
+	}
+	from := []run.Status{run.Preparing, run.Running, run.Finalizing, run.CancelRequested}
+	set := func(to run.Status, why string, rerr *run.Error) error {
+		_, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: from, To: to, Reason: why, Error: rerr, Now: now})
+		return err
+	}
+	cp, _ := c.cfg.Store.ComputeGet(ctx, r.Workspace, r.ComputeName)
+	switch {
+	case r.Status == run.CancelRequested:
+		why := "canceled by user"
+		if r.StatusReason == run.ReasonComputeDeleted {
+			why = run.ReasonComputeDeleted
+		}
+		return set(run.Canceled, why, nil)
+	case reason == run.ReasonPreempted || reason == run.ReasonNodeLost:
+		if r.PreemptionRetries >= r.MaxPreemptionRetries {
+			return set(run.Failed, reason, &run.Error{Code: "NodeLost", Message: fmt.Sprintf("attempt %d ended: %s; no preemption retries left (max_preemption_retries=%d)", a.Number, reason, r.MaxPreemptionRetries)})
+		}
+		r.PreemptionRetries++
+		if err := c.cfg.Store.RunUpdateCounters(ctx, r); err != nil {
+			return err
+		}
+		why := fmt.Sprintf("requeued: attempt %d on node %s ended (%s); preemption retry %d of %d", a.Number, a.NodeID, reason, r.PreemptionRetries, r.MaxPreemptionRetries)
+		c.event(ctx, r.Workspace, "run", r.ID, cp.Name, "Requeued", why, now)
+		return set(run.Queued, why, nil)
+	case reason == run.ReasonTimeout:
+		return set(run.Failed, reason, &run.Error{Code: "RunTimeout", Message: fmt.Sprintf("run exceeded max_run_duration_seconds (%d) and was stopped", r.MaxDurationSeconds), Details: tail})
+	case reason == run.ReasonCanceled:
+		return set(run.Canceled, "canceled", nil)
+	case exitCode != nil && *exitCode == 0:
+		return set(run.Completed, "completed", nil)
+	default:
+		code := -1
+		if exitCode != nil {
+			code = *exitCode
+		}
+		msg := fmt.Sprintf("user script exited with code %d", code)
+		if reason != "" && reason != run.ReasonFailed {
+			msg = fmt.Sprintf("%s (%s)", msg, reason)
+		}
+		if r.Retries < r.MaxRetries {
+			r.Retries++
+			if err := c.cfg.Store.RunUpdateCounters(ctx, r); err != nil {
+				return err
+			}
+			why := fmt.Sprintf("requeued: %s; retry %d of %d", msg, r.Retries, r.MaxRetries)
+			c.event(ctx, r.Workspace, "run", r.ID, cp.Name, "Retry", why, now)
+			return set(run.Queued, why, nil)
+		}
+		return set(run.Failed, msg, &run.Error{Code: "UserError", Message: msg, Details: tail})
+	}
+}
+
+// RunFilesDir is where a run's outputs/ and logs/ are kept.
+func (c *Controller) RunFilesDir(runID string) string {
+	return filepath.Join(c.cfg.DataDir, "runs", runID, "files")
+}
+
+// ---- agent-facing calls ----
+
+// NodeByToken finds the live node whose agent token hashes to hash.
+func (c *Controller) nodeFor(ctx context.Context, nodeID string) (node.Node, error) {
+	return c.cfg.Store.NodeGet(ctx, nodeID)
+}
+
+// Heartbeat records that a node's agent is alive.
+func (c *Controller) Heartbeat(ctx context.Context, nodeID string, hb agentproto.Heartbeat) (agentproto.HeartbeatReply, error) {
+	now := c.cfg.Clock.Now()
+	reply := agentproto.HeartbeatReply{IntervalMillis: 2000}
+	n, err := c.nodeFor(ctx, nodeID)
+	if err != nil {
+		return reply, err
+	}
+	if n.State.Terminal() || n.State == node.Leaving || !n.EndedAt.IsZero() {
+		reply.Shutdown = true
+		return reply, nil
+	}
+	if err := c.cfg.Store.NodeHeartbeat(ctx, nodeID, now); err != nil {
+		return reply, err
+	}
+	if n.State == node.Preparing {
+		ok, err := c.cfg.Store.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: nodeID, From: []node.State{node.Preparing}, To: node.Idle, Reason: "agent ready", Now: now})
+		if err != nil {
+			return reply, err
+		}
+		if ok {
+			cp, _ := c.cfg.Store.ComputeGetByID(ctx, n.ComputeID)
+			c.event(ctx, n.Workspace, "node", n.ID, cp.Name, "NodeReady", fmt.Sprintf("node %s is ready", n.ID), now)
+			c.Wake()
+		}
+	}
+	c.mu.Lock()
+	for id := range c.cancels[nodeID] {
+		reply.Cancel = append(reply.Cancel, id)
+	}
+	c.mu.Unlock()
+	sort.Strings(reply.Cancel)
+	return reply, nil
+}
+
+// Work returns the node's new assignments and cancels, waiting up to wait
+// for some to arrive.
+func (c *Controller) Work(ctx context.Context, nodeID string, wait time.Duration) (agentproto.Work, error) {
+	n, err := c.nodeFor(ctx, nodeID)
+	if err != nil {
+		return agentproto.Work{}, err
+	}
+	if n.State.Terminal() || !n.EndedAt.IsZero() {
+		return agentproto.Work{Shutdown: true}, nil
+	}
+	mb := c.mailbox(nodeID)
+	deadline := c.cfg.Clock.After(wait)
+	for {
+		c.mu.Lock()
+		var w agentproto.Work
+		for _, a := range c.pending[nodeID] {
+			w.Assignments = append(w.Assignments, a)
+		}
+		for id := range c.cancels[nodeID] {
+			w.Cancel = append(w.Cancel, id)
+		}
+		c.mu.Unlock()
+		if len(w.Assignments) > 0 || len(w.Cancel) > 0 {
+			sort.Slice(w.Assignments, func(i, j int) bool { return w.Assignments[i].AttemptID < w.Assignments[j].AttemptID })
+			sort.Strings(w.Cancel)
+			return w, nil
+		}
+		select {
+		case <-mb:
+		case <-deadline:
+			return agentproto.Work{}, nil
+		case <-ctx.Done():
+			return agentproto.Work{}, ctx.Err()
+		}
+	}
+}
+
+// liveAttemptOn returns the attempt if it is live, on nodeID and current.
+func (c *Controller) liveAttemptOn(ctx context.Context, nodeID, attemptID string) (run.Attempt, error) {
+	a, err := c.cfg.Store.AttemptGet(ctx, attemptID)
+	if err != nil {
+		return a, ErrFenced
+	}
+	if a.NodeID != nodeID || a.State == run.AttemptEnded {
+		return a, ErrFenced
+	}
+	return a, nil
+}
+
+// AttemptStart lets the agent start an attempt's process.
+func (c *Controller) AttemptStart(ctx context.Context, nodeID, attemptID string) error {
+	now := c.cfg.Clock.Now()
+	a, err := c.liveAttemptOn(ctx, nodeID, attemptID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if p := c.pending[nodeID]; p != nil {
+		delete(p, attemptID)
+	}
+	c.mu.Unlock()
+	if a.State == run.AttemptRunning {
+		return nil // a retried start
+	}
+	ok, err := c.cfg.Store.AttemptStartIf(ctx, attemptID, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrFenced
+	}
+	_, err = c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: a.RunID, From: []run.Status{run.Preparing}, To: run.Running, Reason: "running on node " + nodeID, Now: now})
+	return err
+}
+
+// AttemptLogs stores a piece of an attempt's log.
+func (c *Controller) AttemptLogs(ctx context.Context, nodeID, attemptID string, offset int64, data []byte) (int64, error) {
+	if _, err := c.liveAttemptOn(ctx, nodeID, attemptID); err != nil {
+		return 0, err
+	}
+	return c.cfg.Store.LogAppend(ctx, attemptID, offset, data)
+}
+
+// AttemptFiles merges an upload of outputs/ and logs/ into the run's files.
+func (c *Controller) AttemptFiles(ctx context.Context, nodeID, attemptID string, body io.Reader) error {
+	a, err := c.liveAttemptOn(ctx, nodeID, attemptID)
+	if err != nil {
+		return err
+	}
+	dir := c.RunFilesDir(a.RunID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return snapshot.MergeTree(body, dir)
+}
+
+// AttemptFinish ends an attempt with its process's outcome. A retried
+// finish of an attempt that this report already ended is accepted.
+func (c *Controller) AttemptFinish(ctx context.Context, nodeID, attemptID string, fin agentproto.Finish) error {
+	now := c.cfg.Clock.Now()
+	a, err := c.cfg.Store.AttemptGet(ctx, attemptID)
+	if err != nil || a.NodeID != nodeID {
+		return ErrFenced
+	}
+	if a.State == run.AttemptEnded {
+		if a.ExitCode != nil && *a.ExitCode == fin.ExitCode {
+			return nil
+		}
+		return ErrFenced
+	}
+	reason := fin.Reason
+	if reason == "" {
+		if fin.ExitCode == 0 {
+			reason = run.ReasonCompleted
+		} else {
+			reason = run.ReasonFailed
+		}
+	}
+	code := fin.ExitCode
+	if err := c.endAttempt(ctx, a, &code, reason, fin.ErrorTail, now); err != nil {
+		return err
+	}
+	// The node is free again when nothing else runs on it.
+	live, err := c.cfg.Store.AttemptListLive(ctx)
+	if err != nil {
+		return err
+	}
+	others := 0
+	for _, o := range live {
+		if o.NodeID == nodeID {
+			others++
+		}
+	}
+	if others == 0 {
+		if _, err := c.cfg.Store.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: nodeID, From: []node.State{node.Running}, To: node.Idle, Reason: "finished " + a.RunID, Now: now}); err != nil {
+			return err
+		}
+	}
+	c.Wake()
+	return nil
+}
+
+// Preempt evicts a node of a compute as a cloud would: pick a running node
+// (or the one named), mark it preempted, end its attempts with reason
+// preempted (their runs are requeued) and evict it through the provider.
+func (c *Controller) Preempt(ctx context.Context, cp compute.Compute, nodeID string) (node.Node, error) {
+	nodes, err := c.cfg.Store.NodeListByCompute(ctx, cp.ID)
+	if err != nil {
+		return node.Node{}, err
+	}
+	var pick *node.Node
+	for i := range nodes {
+		n := &nodes[i]
+		if nodeID != "" {
+			if n.ID == nodeID {
+				pick = n
+			}
+			continue
+		}
+		if n.State == node.Running && (pick == nil || n.ID < pick.ID) {
+			pick = n
+		}
+	}
+	if pick == nil {
+		for i := range nodes {
+			if nodeID == "" && nodes[i].State == node.Idle {
+				pick = &nodes[i]
+				break
+			}
+		}
+	}
+	if pick == nil {
+		if nodeID != "" {
+			return node.Node{}, node.ErrNotFound
+		}
+		return node.Node{}, errNoNode
+	}
+	if pick.State.Terminal() || pick.State == node.Leaving {
+		return *pick, fmt.Errorf("%w: node %s is %s", errNodeNotLive, pick.ID, pick.State)
+	}
+	now := c.cfg.Clock.Now()
+	if err := c.loseNode(ctx, *pick, node.Preempted, run.ReasonPreempted, "preempted (evicted like a low-priority VM)", now); err != nil {
+		return *pick, err
+	}
+	return c.cfg.Store.NodeGet(ctx, pick.ID)
+}
+
+var (
+	errNoNode      = errors.New("no running or idle node to preempt")
+	errNodeNotLive = errors.New("node cannot be preempted")
+)
+
+// IsNoNode reports whether Preempt found nothing to evict.
+func IsNoNode(err error) bool { return errors.Is(err, errNoNode) || errors.Is(err, errNodeNotLive) }
+
+// CancelRun asks for a run to stop; waiting runs end at once.
+func (c *Controller) CancelRun(ctx context.Context, r run.Run) (run.Run, error) {
+	now := c.cfg.Clock.Now()
+	if r.Status.Terminal() {
+		return r, nil
+	}
+	if r.Status.Waiting() || r.Status == run.NotStarted {
+		if ok, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{r.Status}, To: run.Canceled, Reason: "canceled by user", Now: now}); err != nil || ok {
+			c.Wake()
+			got, gerr := c.cfg.Store.RunGet(ctx, r.Workspace, r.ID)
+			if err == nil {
+				err = gerr
+			}
+			return got, err
+		}
+		r, _ = c.cfg.Store.RunGet(ctx, r.Workspace, r.ID)
+	}
+	if r.Status.Active() && r.Status != run.CancelRequested {
+		if _, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{r.Status}, To: run.CancelRequested, Reason: "cancel requested by user", Now: now}); err != nil {
+			return r, err
+		}
+	}
+	c.Wake()
+	return c.cfg.Store.RunGet(ctx, r.Workspace, r.ID)
+}
