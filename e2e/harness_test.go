@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 
 // serverProc is a `hangar server` child process.
 type serverProc struct {
-	t       *testing.T
+	t       testing.TB
 	dataDir string
 	addr    string
 	cmd     *exec.Cmd
@@ -59,7 +59,7 @@ type serverProc struct {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +71,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer starts a server on dataDir and addr and waits until it answers.
-func startServer(t *testing.T, dataDir, addr string, extra ...string) *serverProc {
+func startServer(t testing.TB, dataDir, addr string, extra ...string) *serverProc {
 	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--addr", addr}, extra...)
 	cmd := exec.Command(hangarBin, args...)
@@ -148,7 +148,7 @@ func (p *serverProc) stop() {
 }
 
 // client returns an admin client of the server.
-func (p *serverProc) client(t *testing.T) *client.Client {
+func (p *serverProc) client(t testing.TB) *client.Client {
 	t.Helper()
 	tok, err := os.ReadFile(filepath.Join(p.dataDir, "admin-token"))
 	if err != nil {
@@ -158,7 +158,7 @@ func (p *serverProc) client(t *testing.T) *client.Client {
 }
 
 // killNodes kills every agent left by a test (they outlive the server on purpose).
-func killNodes(t *testing.T, dataDir string) {
+func killNodes(t testing.TB, dataDir string) {
 	t.Cleanup(func() {
 		pids, _ := filepath.Glob(filepath.Join(dataDir, "nodes", "*", "agent.pid"))
 		for _, f := range pids {
@@ -176,7 +176,7 @@ func killNodes(t *testing.T, dataDir string) {
 }
 
 // uploadDir snapshots dir and uploads it, returning the digest.
-func uploadDir(t *testing.T, c *client.Client, dir string) string {
+func uploadDir(t testing.TB, c *client.Client, dir string) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if _, err := snapshot.Write(dir, snapshot.DefaultLimits, &buf); err != nil {
@@ -191,7 +191,7 @@ func uploadDir(t *testing.T, c *client.Client, dir string) string {
 
 // waitFor polls cond every 100 ms until it returns true or the deadline passes.
 // The deadline is a hang guard, not a performance assertion.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, error)) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, error)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -210,7 +210,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 }
 
 // runFiles downloads a run's files and returns name → content.
-func runFiles(t *testing.T, c *client.Client, id string) map[string]string {
+func runFiles(t testing.TB, c *client.Client, id string) map[string]string {
 	t.Helper()
 	rc, err := c.RunFiles(context.Background(), id)
 	if err != nil {
@@ -239,7 +239,7 @@ func runFiles(t *testing.T, c *client.Client, id string) map[string]string {
 	return out
 }
 
-func runLog(t *testing.T, c *client.Client, id string) string {
+func runLog(t testing.TB, c *client.Client, id string) string {
 	t.Helper()
 	rc, err := c.RunLogs(context.Background(), id, 0, false)
 	if err != nil {
@@ -253,7 +253,7 @@ func runLog(t *testing.T, c *client.Client, id string) string {
 func ptr[T any](v T) *T { return &v }
 
 // examplesDir is the repo's examples folder.
-func examplesDir(t *testing.T, name string) string {
+func examplesDir(t testing.TB, name string) string {
 	t.Helper()
 	d, err := filepath.Abs(filepath.Join("..", "examples", name))
 	if err != nil {
@@ -262,7 +262,7 @@ func examplesDir(t *testing.T, name string) string {
 	return d
 }
 
-func submitHello(t *testing.T, c *client.Client, computeName, digest string, env map[string]string) *api.Run {
+func submitHello(t testing.TB, c *client.Client, computeName, digest string, env map[string]string) *api.Run {
 	t.Helper()
 	r, err := c.RunSubmit(context.Background(), api.RunSubmit{Compute: computeName, Experiment: "e2e", Script: "train.py", SnapshotDigest: digest, Env: env, Args: []string{"--lr", "0.1"}})
 	if err != nil {

@@ -79,9 +79,9 @@ type Controller struct {
 
 	mu sync.Mutex
 	// pending holds assignments not yet started, per node.
-	pending map[string]map[string]agentproto.Assignment
+	pending map[string]map[string]*offer
 	// cancels holds attempts a node must stop.
-	cancels map[string]map[string]bool
+	cancels map[string]map[string]*offer
 	// mailboxes wake a node's long-poll.
 	mailboxes map[string]chan struct{}
 	// removing tracks provider deletions in flight.
@@ -95,6 +95,17 @@ type Controller struct {
 	loaded    bool
 	wg        sync.WaitGroup
 }
+
+// offer is an assignment or cancel waiting for the agent to act on it. A
+// long-poll delivers it once; it is offered again only if the agent has not
+// acted on it within redeliverAfter (the answer may have been lost).
+type offer struct {
+	assignment agentproto.Assignment
+	sentAt     time.Time
+}
+
+// redeliverAfter is how long an offer waits before it is delivered again.
+const redeliverAfter = 5 * time.Second
 
 // Observed is what the last pass learned about a compute.
 type Observed struct {
@@ -138,8 +149,8 @@ func New(cfg Config) *Controller {
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", "controller"),
 		wake:      make(chan struct{}, 1),
-		pending:   map[string]map[string]agentproto.Assignment{},
-		cancels:   map[string]map[string]bool{},
+		pending:   map[string]map[string]*offer{},
+		cancels:   map[string]map[string]*offer{},
 		mailboxes: map[string]chan struct{}{},
 		removing:  map[string]bool{},
 		observed:  map[string]Observed{},
@@ -219,23 +230,32 @@ func (c *Controller) RunOnce(ctx context.Context) error {
 		c.rebuildPending(ctx, st)
 		c.loaded = true
 	}
-	if err := c.settleRuns(ctx, st, now); err != nil {
+	changed, err := c.settleRuns(ctx, st, now)
+	if err != nil {
 		return err
 	}
-	if err := c.checkNodes(ctx, st, now); err != nil {
+	lost, err := c.checkNodes(ctx, st, now)
+	if err != nil {
 		return err
 	}
-	// Re-read after settling so decisions see the effects.
-	if st, err = c.load(ctx); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	for _, cp := range st.computes {
-		if err := c.reconcileCompute(ctx, cp, st, now); err != nil {
-			c.log.ErrorContext(ctx, "reconcile compute", "compute", cp.Name, "err", err)
+	// Re-read after a change so decisions see its effects.
+	if changed || lost {
+		if st, err = c.load(ctx); err != nil {
+			return fmt.Errorf("load state: %w", err)
 		}
 	}
-	if st, err = c.load(ctx); err != nil {
-		return fmt.Errorf("load state: %w", err)
+	changed = false
+	for _, cp := range st.computes {
+		ch, err := c.reconcileCompute(ctx, cp, st, now)
+		if err != nil {
+			c.log.ErrorContext(ctx, "reconcile compute", "compute", cp.Name, "err", err)
+		}
+		changed = changed || ch || err != nil
+	}
+	if changed {
+		if st, err = c.load(ctx); err != nil {
+			return fmt.Errorf("load state: %w", err)
+		}
 	}
 	return c.place(ctx, st, now)
 }
@@ -270,9 +290,11 @@ func (c *Controller) rebuildPending(ctx context.Context, st snapshotState) {
 func (c *Controller) addPending(nodeID string, a agentproto.Assignment) {
 	c.mu.Lock()
 	if c.pending[nodeID] == nil {
-		c.pending[nodeID] = map[string]agentproto.Assignment{}
+		c.pending[nodeID] = map[string]*offer{}
 	}
-	c.pending[nodeID][a.AttemptID] = a
+	if _, ok := c.pending[nodeID][a.AttemptID]; !ok {
+		c.pending[nodeID][a.AttemptID] = &offer{assignment: a}
+	}
 	c.mu.Unlock()
 	c.notify(nodeID)
 }
@@ -280,9 +302,14 @@ func (c *Controller) addPending(nodeID string, a agentproto.Assignment) {
 func (c *Controller) addCancel(nodeID, attemptID string) {
 	c.mu.Lock()
 	if c.cancels[nodeID] == nil {
-		c.cancels[nodeID] = map[string]bool{}
+		c.cancels[nodeID] = map[string]*offer{}
 	}
-	c.cancels[nodeID][attemptID] = true
+	if _, ok := c.cancels[nodeID][attemptID]; !ok {
+		c.cancels[nodeID][attemptID] = &offer{}
+	} else {
+		c.mu.Unlock()
+		return
+	}
 	if p := c.pending[nodeID]; p != nil {
 		delete(p, attemptID)
 	}
@@ -328,7 +355,7 @@ func (c *Controller) event(ctx context.Context, ws, kind, object, computeName, t
 
 // settleRuns handles runs whose fate is decided without a node: cancel
 // requests with nothing running, expired durations, and computes gone.
-func (c *Controller) settleRuns(ctx context.Context, st snapshotState, now time.Time) error {
+func (c *Controller) settleRuns(ctx context.Context, st snapshotState, now time.Time) (changed bool, err error) {
 	live := map[string][]run.Attempt{}
 	for _, a := range st.attempts {
 		live[a.RunID] = append(live[a.RunID], a)
@@ -342,8 +369,9 @@ func (c *Controller) settleRuns(ctx context.Context, st snapshotState, now time.
 		switch {
 		case r.Status == run.CancelRequested && len(attempts) == 0:
 			if _, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{run.CancelRequested}, To: run.Canceled, Reason: "canceled by user", Now: now}); err != nil {
-				return err
+				return changed, err
 			}
+			changed = true
 		case r.Status == run.CancelRequested:
 			for _, a := range attempts {
 				c.addCancel(a.NodeID, a.ID)
@@ -357,16 +385,17 @@ func (c *Controller) settleRuns(ctx context.Context, st snapshotState, now time.
 			if _, ok := computes[r.Workspace+"/"+strings.ToLower(r.ComputeName)]; !ok {
 				if _, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: []run.Status{r.Status}, To: run.Failed, Reason: "compute deleted",
 					Error: &run.Error{Code: "ComputeNotFound", Message: fmt.Sprintf("compute %s no longer exists", r.ComputeName)}, Now: now}); err != nil {
-					return err
+					return changed, err
 				}
+				changed = true
 			}
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // checkNodes marks silent nodes unusable and ends their attempts.
-func (c *Controller) checkNodes(ctx context.Context, st snapshotState, now time.Time) error {
+func (c *Controller) checkNodes(ctx context.Context, st snapshotState, now time.Time) (lost bool, err error) {
 	for _, n := range st.nodes {
 		if n.State.Terminal() || n.State == node.Leaving {
 			c.ensureRemoved(n)
@@ -392,10 +421,11 @@ func (c *Controller) checkNodes(ctx context.Context, st snapshotState, now time.
 			}
 		}
 		if err := c.loseNode(ctx, n, node.Unusable, run.ReasonNodeLost, why, now); err != nil {
-			return err
+			return lost, err
 		}
+		lost = true
 	}
-	return nil
+	return lost, nil
 }
 
 // loseNode moves a node to a terminal state (unusable or preempted), ends
@@ -537,7 +567,7 @@ func (c *Controller) QuotaLimit(ctx context.Context, ws, family string, prio com
 }
 
 // reconcileCompute drives one compute: provisioning state, deletion, autoscaling.
-func (c *Controller) reconcileCompute(ctx context.Context, cp compute.Compute, st snapshotState, now time.Time) error {
+func (c *Controller) reconcileCompute(ctx context.Context, cp compute.Compute, st snapshotState, now time.Time) (changed bool, err error) {
 	var nodes []node.Node
 	for _, n := range st.nodes {
 		if n.ComputeID == cp.ID {
@@ -563,21 +593,22 @@ func (c *Controller) reconcileCompute(ctx context.Context, cp compute.Compute, s
 
 	switch cp.ProvisioningState {
 	case compute.StateFailed:
-		return nil
+		return false, nil
 	case compute.StateDeleting:
-		return c.reconcileDelete(ctx, cp, nodes, st, now)
+		return true, c.reconcileDelete(ctx, cp, nodes, st, now)
 	case compute.StateCreating, compute.StateUpdating:
 		cp.ProvisioningState = compute.StateSucceeded
 		cp.ModifiedAt = now
 		if err := c.cfg.Store.ComputeUpdate(ctx, cp); err != nil {
-			return err
+			return false, err
 		}
+		changed = true
 		c.event(ctx, cp.Workspace, "compute", cp.Name, cp.Name, "Provisioned", fmt.Sprintf("compute %s is ready (provisioning_state Succeeded)", cp.Name), now)
 	}
 
 	policy, size, err := c.policyFor(ctx, cp, st)
 	if err != nil {
-		return err
+		return changed, err
 	}
 	obs := autoscale.Observed{}
 	for _, n := range nodes {
@@ -605,8 +636,9 @@ func (c *Controller) reconcileCompute(ctx context.Context, cp compute.Compute, s
 	}
 
 	for i := 0; i < d.Create; i++ {
+		changed = true
 		if err := c.createNode(ctx, cp, size, d.CreateReason, now); err != nil {
-			return err
+			return changed, err
 		}
 	}
 	for _, rm := range d.Remove {
@@ -616,8 +648,9 @@ func (c *Controller) reconcileCompute(ctx context.Context, cp compute.Compute, s
 			}
 			ok, err := c.cfg.Store.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: n.ID, From: []node.State{node.Idle}, To: node.Leaving, Reason: rm.Reason, Now: now})
 			if err != nil {
-				return err
+				return changed, err
 			}
+			changed = true
 			if ok {
 				c.event(ctx, cp.Workspace, "compute", cp.Name, cp.Name, "ScaleDown", fmt.Sprintf("removing node %s: %s", n.ID, rm.Reason), now)
 				c.cfg.Metrics.ScaleEvents.WithLabelValues(cp.Name, "down").Inc()
@@ -627,7 +660,7 @@ func (c *Controller) reconcileCompute(ctx context.Context, cp compute.Compute, s
 		}
 	}
 	c.updateWaitReasons(ctx, cp, waiting, d, nodes)
-	return nil
+	return changed, nil
 }
 
 func countState(nodes []node.Node, states ...node.State) int {
@@ -856,12 +889,20 @@ func (c *Controller) commitPlacement(ctx context.Context, r run.Run, nodeIDs []s
 		if err := tx.RunUpdateCounters(ctx, r); err != nil {
 			return err
 		}
-		if _, err := tx.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: nodeID, From: []node.State{node.Idle, node.Running}, To: node.Running, Reason: "running " + r.ID, Now: now}); err != nil {
+		ok, err = tx.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: nodeID, From: []node.State{node.Idle, node.Running}, To: node.Running, Reason: "running " + r.ID, Now: now})
+		if err != nil {
 			return err
+		}
+		if !ok {
+			return errNodeTaken // roll back: the node left or was lost meanwhile
 		}
 		placed = true
 		return nil
 	})
+	if errors.Is(err, errNodeTaken) {
+		c.Wake()
+		return nil
+	}
 	if err != nil || !placed {
 		return err
 	}
@@ -1041,13 +1082,20 @@ func (c *Controller) Work(ctx context.Context, nodeID string, wait time.Duration
 	mb := c.mailbox(nodeID)
 	deadline := c.cfg.Clock.After(wait)
 	for {
+		now := c.cfg.Clock.Now()
 		c.mu.Lock()
 		var w agentproto.Work
-		for _, a := range c.pending[nodeID] {
-			w.Assignments = append(w.Assignments, a)
+		for _, o := range c.pending[nodeID] {
+			if o.sentAt.IsZero() || now.Sub(o.sentAt) >= redeliverAfter {
+				o.sentAt = now
+				w.Assignments = append(w.Assignments, o.assignment)
+			}
 		}
-		for id := range c.cancels[nodeID] {
-			w.Cancel = append(w.Cancel, id)
+		for id, o := range c.cancels[nodeID] {
+			if o.sentAt.IsZero() || now.Sub(o.sentAt) >= redeliverAfter {
+				o.sentAt = now
+				w.Cancel = append(w.Cancel, id)
+			}
 		}
 		c.mu.Unlock()
 		if len(w.Assignments) > 0 || len(w.Cancel) > 0 {
@@ -1057,6 +1105,7 @@ func (c *Controller) Work(ctx context.Context, nodeID string, wait time.Duration
 		}
 		select {
 		case <-mb:
+		case <-c.cfg.Clock.After(redeliverAfter):
 		case <-deadline:
 			return agentproto.Work{}, nil
 		case <-ctx.Done():
@@ -1216,6 +1265,7 @@ func (c *Controller) Preempt(ctx context.Context, cp compute.Compute, nodeID str
 }
 
 var (
+	errNodeTaken   = errors.New("node no longer free")
 	errNoNode      = errors.New("no running or idle node to preempt")
 	errNodeNotLive = errors.New("node cannot be preempted")
 )

@@ -55,8 +55,11 @@ type API struct {
 	log     *slog.Logger
 	latency *prometheus.HistogramVec
 
-	tokMu  sync.Mutex
-	tokens map[string]cachedToken
+	// tokMu guards the short-lived caches of token and workspace lookups,
+	// which keep the store out of the hot path of every request.
+	tokMu      sync.Mutex
+	tokens     map[string]cachedToken
+	workspaces map[string]time.Time
 }
 
 type cachedToken struct {
@@ -75,7 +78,7 @@ func New(cfg Config) *API {
 	if cfg.MaxBlobBytes == 0 {
 		cfg.MaxBlobBytes = 320 << 20
 	}
-	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), tokens: map[string]cachedToken{}}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), tokens: map[string]cachedToken{}, workspaces: map[string]time.Time{}}
 	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "hangar_api_request_duration_seconds",
 		Help:    "API request latency by route, method and status code.",
@@ -292,12 +295,21 @@ func (a *API) workspace(r *http.Request) (string, error) {
 	if p.token.Workspace != "" && p.token.Workspace != ws {
 		return "", problem.New(problem.Forbidden, "token is not valid for workspace %q", ws)
 	}
+	a.tokMu.Lock()
+	seen, ok := a.workspaces[ws]
+	a.tokMu.Unlock()
+	if ok && time.Since(seen) < 5*time.Second {
+		return ws, nil
+	}
 	if _, err := a.cfg.Store.WorkspaceGet(r.Context(), ws); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return "", problem.New(problem.NotFound, "workspace %q not found", ws).WithField("workspace").WithHint("the default workspace is \"default\"; set HANGAR_WORKSPACE")
 		}
 		return "", err
 	}
+	a.tokMu.Lock()
+	a.workspaces[ws] = time.Now()
+	a.tokMu.Unlock()
 	return ws, nil
 }
 
