@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -89,7 +90,12 @@ func BenchmarkRunsAccepted(b *testing.B) {
 	dataDir := b.TempDir()
 	killNodes(b, dataDir)
 	srv := startServer(b, dataDir, freeAddr(b))
-	c := srv.client(b)
+	tok, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Keep a connection per client goroutine (net/http keeps only 2 idle ones per host by default).
+	c := client.New("http://"+srv.addr, strings.TrimSpace(string(tok)), client.WithHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}))
 	ctx := context.Background()
 	if _, err := c.ComputeCreate(ctx, api.ComputeSpec{Name: "burst", Type: "cluster", Properties: api.ComputeProperties{
 		ScaleSettings: &api.ScaleSettings{MaxNodes: ptr(1), IdleSecondsBeforeScaledown: ptr(3600)},

@@ -170,8 +170,19 @@ func (c *Controller) Wake() {
 func (c *Controller) Run(ctx context.Context) error {
 	c.startedAt = c.cfg.Clock.Now()
 	for {
+		began := time.Now()
 		if err := c.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			c.log.ErrorContext(ctx, "reconcile pass failed", "err", err)
+		}
+		// Under a burst of wakes, passes would run back to back and starve
+		// the API of CPU; rest at least twice as long as the pass took
+		// (a pass over a small state takes a millisecond, so an idle
+		// system still reacts at once).
+		if gap := min(2*time.Since(began), 250*time.Millisecond); gap > time.Millisecond {
+			select {
+			case <-ctx.Done():
+			case <-time.After(gap):
+			}
 		}
 		select {
 		case <-ctx.Done():
