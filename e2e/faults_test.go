@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,5 +152,68 @@ for i in range(6 if attempt == "1" else 1):
 	files := runFiles(t, c, r.ID)
 	if files["outputs/attempt-1.txt"] == "" || files["outputs/attempt-2.txt"] == "" {
 		t.Errorf("outputs = %v; want both attempts' files", files)
+	}
+}
+
+// TestNodeLostWhileServerDown kills the server with SIGKILL, then kills one
+// node's agent (and so its job) while the server is down. On restart the
+// server re-adopts the surviving node, settles the dead one at once, and
+// requeues its run, which completes on a new node with two attempts.
+func TestNodeLostWhileServerDown(t *testing.T) {
+	dataDir := t.TempDir()
+	killNodes(t, dataDir)
+	addr := freeAddr(t)
+	srv := startServer(t, dataDir, addr)
+	c := srv.client(t)
+	ctx := context.Background()
+	if _, err := c.ComputeCreate(ctx, api.ComputeSpec{Name: "pair", Type: "cluster", Properties: api.ComputeProperties{
+		ScaleSettings: &api.ScaleSettings{MaxNodes: ptr(2), IdleSecondsBeforeScaledown: ptr(120)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	writeFile(t, src, "train.py", "import time\nfor i in range(6):\n    print('step', i, flush=True)\n    time.sleep(0.5)\n")
+	digest := uploadDir(t, c, src)
+	var ids []string
+	for i := 0; i < 2; i++ {
+		r, err := c.RunSubmit(ctx, api.RunSubmit{Compute: "pair", Script: "train.py", SnapshotDigest: digest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	var victimNode string
+	waitFor(t, "both runs running", 2*time.Minute, func() (bool, error) {
+		for _, id := range ids {
+			r, err := c.RunGet(ctx, id)
+			if err != nil || r.Status != "Running" {
+				return false, err
+			}
+			victimNode = r.Attempts[0].Node
+		}
+		return true, nil
+	})
+	srv.kill9()
+	pid, err := os.ReadFile(filepath.Join(dataDir, "nodes", victimNode, "agent.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("kill", "-9", strings.TrimSpace(string(pid))).CombinedOutput(); err != nil {
+		t.Fatalf("kill agent: %v %s", err, out)
+	}
+	srv2 := startServer(t, dataDir, addr)
+	c = srv2.client(t)
+	for i, id := range ids {
+		r := waitRun(t, c, id)
+		if r.Status != "Completed" {
+			t.Fatalf("run %s = %s (%+v)", id, r.Status, r.Error)
+		}
+		if i == 1 {
+			if len(r.Attempts) != 2 || r.Attempts[0].Reason != "node lost" || r.Attempts[0].Node != victimNode {
+				t.Errorf("run %s attempts = %+v; want the first lost on %s, then a second", id, r.Attempts, victimNode)
+			}
+		} else if len(r.Attempts) != 1 {
+			t.Errorf("run %s attempts = %+v; want 1 (its node survived)", id, r.Attempts)
+		}
 	}
 }

@@ -238,6 +238,12 @@ func (c *Controller) RunOnce(ctx context.Context) error {
 		return fmt.Errorf("load state: %w", err)
 	}
 	if !c.loaded {
+		if err := c.adopt(ctx, st, now); err != nil {
+			return err
+		}
+		if st, err = c.load(ctx); err != nil {
+			return fmt.Errorf("load state: %w", err)
+		}
 		c.rebuildPending(ctx, st)
 		c.loaded = true
 	}
@@ -269,6 +275,39 @@ func (c *Controller) RunOnce(ctx context.Context) error {
 		}
 	}
 	return c.place(ctx, st, now)
+}
+
+// adopt runs once after a (re)start: nodes whose process is still alive are
+// kept — their agents reconnect and report what they ran while the server
+// was away — and nodes whose process is gone are settled at once (unusable,
+// their attempts end with "node lost" and the runs are requeued) instead of
+// waiting for the heartbeat timeout.
+func (c *Controller) adopt(ctx context.Context, st snapshotState, now time.Time) error {
+	for _, n := range st.nodes {
+		if n.State.Terminal() || n.Handle == "" {
+			continue
+		}
+		p, ok := c.cfg.Providers[n.Provider]
+		if !ok {
+			continue
+		}
+		alive, err := p.Alive(ctx, n.Handle)
+		if err != nil {
+			c.log.WarnContext(ctx, "check node at start", "node", n.ID, "err", err)
+			continue
+		}
+		if alive {
+			c.log.InfoContext(ctx, "re-adopted node", "node", n.ID, "state", n.State)
+			continue
+		}
+		if n.State == node.Leaving {
+			continue // its removal finishes on the next pass
+		}
+		if err := c.loseNode(ctx, n, node.Unusable, run.ReasonNodeLost, "agent process was gone when the server started", now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rebuildPending restores the in-memory view of assigned attempts after a
@@ -930,6 +969,8 @@ func (c *Controller) commitPlacement(ctx context.Context, r run.Run, nodeIDs []s
 
 // assignment builds what the agent needs to run an attempt.
 func (c *Controller) assignment(ctx context.Context, r run.Run, a run.Attempt) (agentproto.Assignment, error) {
+	// The run's token only posts metrics of this run, and only while the run
+	// is live (the API checks). A rebuilt assignment gets a fresh token.
 	token := ids.Secret("hrun")
 	if err := c.cfg.Store.TokenCreate(ctx, store.Token{ID: ids.New("tok"), Hash: ids.Hash(token), Name: "run " + r.ID, Workspace: r.Workspace, Scope: "run:" + r.ID, CreatedAt: c.cfg.Clock.Now()}); err != nil {
 		return agentproto.Assignment{}, err

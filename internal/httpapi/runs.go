@@ -568,6 +568,9 @@ func (a *API) metricPost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if principalOf(r).runScope() != "" && rn.Status.Terminal() {
+		return problem.New(problem.Unauthorized, "run %s has ended (%s); its run token no longer posts metrics", rn.ID, rn.Status)
+	}
 	var req api.MetricsPost
 	if err := decode(r, &req); err != nil {
 		return err
