@@ -156,3 +156,41 @@ func waitRun(t *testing.T, c *client.Client, id string) *api.Run {
 	})
 	return r
 }
+
+// TestEnvironmentRequirements: a run whose environment needs a package the
+// interpreter lacks fails before user code starts, naming the package; one
+// whose requirements are met runs.
+func TestEnvironmentRequirements(t *testing.T) {
+	dataDir := t.TempDir()
+	killNodes(t, dataDir)
+	srv := startServer(t, dataDir, freeAddr(t))
+	c := srv.client(t)
+	ctx := context.Background()
+	src := t.TempDir()
+	writeFile(t, src, "train.py", "print('user code ran')\n")
+	digest := uploadDir(t, c, src)
+
+	bad, err := c.RunSubmit(ctx, api.RunSubmit{Compute: "local", Script: "train.py", SnapshotDigest: digest,
+		EnvironmentSpec: &api.EnvironmentSpec{Requirements: []string{"pip", "no-such-package-hangar-test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := waitRun(t, c, bad.ID)
+	if got.Status != "Failed" || got.Error == nil || got.Error.Code != "SetupFailed" || !strings.Contains(got.Error.Message, "no-such-package-hangar-test is not installed") {
+		t.Fatalf("run = %s %+v; want Failed/SetupFailed naming the package", got.Status, got.Error)
+	}
+	if strings.Contains(runLog(t, c, bad.ID), "user code ran") {
+		t.Error("user code ran although a requirement was missing")
+	}
+
+	if _, err := c.EnvironmentCreate(ctx, api.EnvironmentSpec{Name: "withpip", Requirements: []string{"pip"}, Variables: map[string]string{"GREETING": "hi"}}); err != nil {
+		t.Fatal(err)
+	}
+	good, err := c.RunSubmit(ctx, api.RunSubmit{Compute: "local", Script: "train.py", SnapshotDigest: digest, Environment: "withpip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := waitRun(t, c, good.ID); got.Status != "Completed" || got.Environment != "withpip:1" {
+		t.Fatalf("run = %s env %q %+v", got.Status, got.Environment, got.Error)
+	}
+}

@@ -68,6 +68,21 @@ func (a *Agent) prepare(ctx context.Context, at *attempt) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(asg.Requirements) > 0 {
+		python := exe
+		if asg.Script == "" {
+			pyName := asg.Python
+			if pyName == "" {
+				pyName = "python3"
+			}
+			if python, err = lookPath(pyName, pathEnv, at.dir); err != nil {
+				return nil, err
+			}
+		}
+		if err := checkRequirements(ctx, python, env, at.dir, asg.Requirements); err != nil {
+			return nil, err
+		}
+	}
 	return &exec.Cmd{
 		Path:   exe,
 		Args:   append([]string{name}, args...),

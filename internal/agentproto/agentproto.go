@@ -70,6 +70,11 @@ type Assignment struct {
 	Args    []string `json:"args,omitempty"`
 	// Python is the interpreter ("" = python3 on PATH).
 	Python string `json:"python,omitempty"`
+	// Requirements are Python distributions ("scikit-learn", "numpy==1.24.2")
+	// the interpreter must have; the agent checks them before starting a
+	// script and fails the attempt with reason "setup failed" naming the
+	// missing ones (nodes cannot install packages: no index is reachable).
+	Requirements []string `json:"requirements,omitempty"`
 	// Env holds the user's variables and the HANGAR_* ones; the agent adds
 	// only an allow-list of its own environment (PATH, HOME, LANG, TMPDIR…).
 	Env            map[string]string `json:"env"`

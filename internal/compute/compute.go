@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hangar-ml/hangar/internal/problem"
 	"github.com/hangar-ml/hangar/internal/vmsize"
@@ -107,11 +108,14 @@ var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 // ValidateName checks the compute name rules: 2–24 characters of letters,
 // digits and '-', starting with a letter, not ending with '-', not reserved.
 func ValidateName(name string) *problem.Error {
+	// Count characters, not bytes, so a name with a non-ASCII letter is
+	// refused for that letter rather than for a length the user cannot see.
+	n := utf8.RuneCountInString(name)
 	switch {
 	case name == "":
 		return problem.Field("name", "is required")
-	case len(name) < 2 || len(name) > 24:
-		return problem.Field("name", "%q must be 2 to 24 characters long (it has %d)", name, len(name))
+	case n < 2 || n > 24:
+		return problem.Field("name", "%q must be 2 to 24 characters long (it has %d)", name, n)
 	case !nameRE.MatchString(name):
 		return problem.Field("name", "%q must start with a letter and contain only letters, digits and '-'", name)
 	case strings.HasSuffix(name, "-"):

@@ -999,6 +999,7 @@ func (c *Controller) assignment(ctx context.Context, r run.Run, a run.Attempt) (
 		Command:                r.Command,
 		Args:                   r.Args,
 		Python:                 r.Python,
+		Requirements:           r.Requirements,
 		Env:                    env,
 		SnapshotDigest:         r.SnapshotDigest,
 		Inputs:                 inputs,
@@ -1050,6 +1051,14 @@ func (c *Controller) endAttempt(ctx context.Context, a run.Attempt, exitCode *in
 		return set(run.Failed, reason, &run.Error{Code: "RunTimeout", Message: fmt.Sprintf("run exceeded max_run_duration_seconds (%d) and was stopped", r.MaxDurationSeconds), Details: tail})
 	case reason == run.ReasonCanceled:
 		return set(run.Canceled, "canceled", nil)
+	case reason == run.ReasonSetupFailed:
+		msg := "the node could not set up the run"
+		for _, line := range strings.Split(tail, "\n") {
+			if m, ok := strings.CutPrefix(line, "hangar: setup failed: "); ok {
+				msg = m
+			}
+		}
+		return set(run.Failed, "setup failed", &run.Error{Code: "SetupFailed", Message: msg, Details: tail})
 	case exitCode != nil && *exitCode == 0:
 		return set(run.Completed, "completed", nil)
 	default:

@@ -86,7 +86,8 @@ func (a *API) computeCreate(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if size.VCPUs*max(c.MinNodes, 1) > limit {
+		// nodes*VCPUs may overflow for absurd node counts; compare by division.
+		if max(c.MinNodes, 1) > max(limit, 0)/size.VCPUs {
 			return problem.Field("vm_size", "%d node(s) of %s need %d vCPUs but the %s %s quota is %d vCPUs", max(c.MinNodes, 1), size.Name, size.VCPUs*max(c.MinNodes, 1), size.Family, c.VMPriority, limit).WithHint(fmt.Sprintf("hangar quota set --family %s --vm-priority %s --vcpus N", size.Family, c.VMPriority))
 		}
 	}

@@ -218,6 +218,10 @@ func (a *API) wrap(h handlerFunc, mode authMode) http.Handler {
 		if err == nil {
 			if p, ok := r.Context().Value(principalKey).(principal); ok && mode == authUser && p.nodeScope() != "" {
 				err = problem.New(problem.Forbidden, "a node token cannot call the user API")
+			} else if ok && mode == authUser && p.runScope() != "" && r.PathValue("id") != p.runScope() {
+				// A run's HANGAR_TOKEN serves only its own run's routes: it must
+				// not list other runs, whose variables may hold secrets.
+				err = problem.New(problem.Forbidden, "this run token is only valid for run %s", p.runScope())
 			}
 		}
 		if err == nil {

@@ -107,6 +107,9 @@ func (a *API) snapshotHas(digest, name string) (bool, error) {
 			if err != nil {
 				return false, problem.Field("snapshot_digest", "blob %s is not a valid snapshot: %v", digest, err)
 			}
+			if h.Typeflag == tar.TypeDir {
+				continue // a directory is not a script
+			}
 			files[path.Clean(strings.TrimPrefix(h.Name, "./"))] = true
 		}
 		snapCache.mu.Lock()
@@ -297,6 +300,7 @@ func (a *API) runSubmit(w http.ResponseWriter, r *http.Request) error {
 		if rn.Python == "" {
 			rn.Python = envSpec.Python
 		}
+		rn.Requirements = envSpec.Requirements
 		for k, v := range envSpec.Variables {
 			if _, set := rn.Env[k]; !set {
 				rn.Env[k] = v
@@ -344,7 +348,8 @@ func (a *API) checkFits(ctx context.Context, l *problem.List, cp compute.Compute
 		return
 	}
 	limit, err := a.cfg.Ctl.QuotaLimit(ctx, cp.Workspace, size.Family, cp.VMPriority)
-	if err == nil && size.VCPUs*rn.NodeCount > limit {
+	// NodeCount*VCPUs may overflow for absurd node counts; compare by division.
+	if err == nil && rn.NodeCount > max(limit, 0)/size.VCPUs {
 		l.AddErr(problem.Field("node_count", "%d node(s) of %s need %d vCPUs, beyond the %s %s quota of %d vCPUs even when the workspace is empty", rn.NodeCount, size.Name, size.VCPUs*rn.NodeCount, size.Family, cp.VMPriority, limit).
 			WithHint(fmt.Sprintf("hangar quota set --family %s --vm-priority %s --vcpus %d", size.Family, cp.VMPriority, size.VCPUs*rn.NodeCount)))
 	}

@@ -107,7 +107,10 @@ type Run struct {
 	Env     map[string]string
 	Python  string
 	// Environment names the environment used ("name:version"), if any.
-	Environment    string
+	Environment string
+	// Requirements are the environment's packages; the node checks the
+	// interpreter has them before starting (nodes cannot install packages).
+	Requirements   []string
 	SnapshotDigest string
 	Inputs         []Input
 	NodeCount      int
@@ -146,6 +149,7 @@ const (
 	ReasonCanceled       = "canceled"
 	ReasonComputeDeleted = "compute deleted"
 	ReasonTimeout        = "max run duration exceeded"
+	ReasonSetupFailed    = "setup failed"
 )
 
 // Attempt is one execution of a run on a node.

@@ -5,8 +5,12 @@
 package vmsize
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -55,8 +59,12 @@ func Builtin() *Catalog {
 	return c
 }
 
-// New builds a catalog, refusing duplicates and sizes without vCPUs.
+// New builds a catalog, refusing an empty list, duplicates (ignoring case),
+// sizes without a name, family or vCPUs, and negative or non-finite numbers.
 func New(sizes []Size) (*Catalog, error) {
+	if len(sizes) == 0 {
+		return nil, errors.New("vm sizes: the catalog lists no sizes")
+	}
 	c := &Catalog{byKey: make(map[string]Size, len(sizes))}
 	for i, s := range sizes {
 		if strings.TrimSpace(s.Name) == "" {
@@ -68,8 +76,8 @@ func New(sizes []Size) (*Catalog, error) {
 		if s.Family == "" {
 			return nil, fmt.Errorf("vm size %s: family is required", s.Name)
 		}
-		if s.MemoryGB < 0 || s.GPUs < 0 || s.PricePerHour < 0 || s.LowPriorityPricePerHour < 0 {
-			return nil, fmt.Errorf("vm size %s: memory_gb, gpus and prices must be >= 0", s.Name)
+		if s.GPUs < 0 || !nonNegative(s.MemoryGB) || !nonNegative(s.PricePerHour) || !nonNegative(s.LowPriorityPricePerHour) {
+			return nil, fmt.Errorf("vm size %s: memory_gb, gpus and prices must be finite numbers >= 0", s.Name)
 		}
 		key := strings.ToLower(s.Name)
 		if _, dup := c.byKey[key]; dup {
@@ -82,7 +90,13 @@ func New(sizes []Size) (*Catalog, error) {
 	return c, nil
 }
 
-// Load reads a catalog file: a YAML or JSON list of sizes (or {"sizes": [...]}).
+// nonNegative is false for negative numbers, NaN and infinities (YAML's
+// .nan and .inf), which would poison cost estimates and cannot be sent as JSON.
+func nonNegative(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
+
+// Load reads a catalog file: a YAML or JSON (by the .json extension) list of
+// sizes, or an object {"sizes": [...]}. Unknown keys are refused in either
+// form, and so is a YAML file with more than one document.
 func Load(path string) (*Catalog, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -90,22 +104,76 @@ func Load(path string) (*Catalog, error) {
 	}
 	var sizes []Size
 	if strings.EqualFold(filepath.Ext(path), ".json") {
-		err = json.Unmarshal(data, &sizes)
+		sizes, err = parseJSON(data)
 	} else {
-		dec := yaml.NewDecoder(strings.NewReader(string(data)))
-		dec.KnownFields(true)
+		sizes, err = parseYAML(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse vm sizes %s: %w", path, err)
+	}
+	c, err := New(sizes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// file is the wrapped form of a catalog file.
+type file struct {
+	Sizes []Size `json:"sizes" yaml:"sizes"`
+}
+
+func parseJSON(data []byte) ([]Size, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var sizes []Size
+	var err error
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		var f file
+		err = dec.Decode(&f)
+		sizes = f.Sizes
+	} else {
 		err = dec.Decode(&sizes)
 	}
 	if err != nil {
-		var wrapped struct {
-			Sizes []Size `json:"sizes" yaml:"sizes"`
-		}
-		if err2 := yaml.Unmarshal(data, &wrapped); err2 != nil || len(wrapped.Sizes) == 0 {
-			return nil, fmt.Errorf("parse vm sizes %s: %w", path, err)
-		}
-		sizes = wrapped.Sizes
+		return nil, err
 	}
-	return New(sizes)
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON document")
+	}
+	return sizes, nil
+}
+
+func parseYAML(data []byte) ([]Size, error) {
+	// Look at the document's shape first, then decode it strictly (a
+	// yaml.Node's own Decode would not refuse unknown keys).
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var sizes []Size
+	var err error
+	if len(doc.Content) > 0 && doc.Content[0].Kind == yaml.MappingNode {
+		var f file
+		err = dec.Decode(&f)
+		sizes = f.Sizes
+	} else {
+		err = dec.Decode(&sizes)
+	}
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("the file is empty")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("the file has more than one YAML document")
+	}
+	return sizes, nil
 }
 
 // Lookup finds a size by name, ignoring case.

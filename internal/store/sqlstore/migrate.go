@@ -110,7 +110,8 @@ CREATE TABLE runs (
 	started_at             BIGINT,
 	ended_at               BIGINT,
 	error                  TEXT,
-	attempt                INTEGER NOT NULL
+	attempt                INTEGER NOT NULL,
+	requirements           TEXT NOT NULL
 );
 CREATE INDEX runs_workspace_created ON runs (workspace, created_at, id);
 CREATE INDEX runs_active ON runs (created_at, id) WHERE status NOT IN ('Completed', 'Failed', 'Canceled');

@@ -14,7 +14,7 @@ import (
 
 const runColumns = `id, workspace, experiment, compute_name, status, status_reason, script, command, args, env, python,
 environment, snapshot_digest, inputs, node_count, max_retries, max_preemption_retries, retries, preemption_retries,
-max_duration_seconds, tags, created_by, created_at, started_at, ended_at, error, attempt`
+max_duration_seconds, tags, created_by, created_at, started_at, ended_at, error, attempt, requirements`
 
 // notTerminal is the condition of the runs_active partial index; queries
 // must repeat it verbatim for SQLite to use the index.
@@ -26,7 +26,7 @@ func scanRun(r rowScanner) (run.Run, error) {
 		js(&x.Args), js(&x.Env), &x.Python, &x.Environment, &x.SnapshotDigest, js(&x.Inputs),
 		&x.NodeCount, &x.MaxRetries, &x.MaxPreemptionRetries, &x.Retries, &x.PreemptionRetries,
 		&x.MaxDurationSeconds, js(&x.Tags), &x.CreatedBy, tm(&x.CreatedAt), tm(&x.StartedAt), tm(&x.EndedAt),
-		js(&x.Error), &x.Attempt)
+		js(&x.Error), &x.Attempt, js(&x.Requirements))
 	return x, err
 }
 
@@ -42,16 +42,17 @@ func runError(e *encoder, re *run.Error) any {
 func (s *Store) RunCreate(ctx context.Context, r run.Run) error {
 	var e encoder
 	args, env, inputs, tags, rerr := e.json(r.Args), e.json(r.Env), e.json(r.Inputs), e.json(r.Tags), runError(&e, r.Error)
+	reqs := e.json(r.Requirements)
 	if e.err != nil {
 		return fmt.Errorf("create run %s: %w", r.ID, e.err)
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Workspace, r.Experiment, r.ComputeName, string(r.Status), text(r.StatusReason), r.Script, r.Command,
 		args, env, r.Python, r.Environment, r.SnapshotDigest, inputs,
 		r.NodeCount, r.MaxRetries, r.MaxPreemptionRetries, r.Retries, r.PreemptionRetries,
 		r.MaxDurationSeconds, tags, r.CreatedBy, micros(r.CreatedAt), micros(r.StartedAt), micros(r.EndedAt),
-		rerr, r.Attempt)
+		rerr, r.Attempt, reqs)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("run %s: %w", r.ID, store.ErrConflict)
 	}

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hangar-ml/hangar/api"
+)
+
+func (a *app) eventsCmd() *cobra.Command {
+	var computeName string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "events [--compute NAME] [--limit N]",
+		Short: "List recent events (scale-ups, scale-downs, preemptions, run changes) with their reasons",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 0 {
+				return usagef("--limit must be >= 0, not %d", limit)
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			es, err := cl.Events(cmd.Context(), computeName, limit)
+			if err != nil {
+				return err
+			}
+			return a.emit(es, func(w io.Writer) { eventRows(w, es) })
+		},
+	}
+	cmd.Flags().StringVar(&computeName, "compute", "", "only events of this compute")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many events, the most recent")
+	return cmd
+}
+
+func eventRows(w io.Writer, es []api.Event) {
+	row(w, "TIME", "KIND", "OBJECT", "COMPUTE", "TYPE", "MESSAGE")
+	for _, e := range es {
+		row(w, timestamp(&e.Time), e.Kind, e.Object, e.Compute, e.Type, e.Message)
+	}
+}

@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hangar-ml/hangar/api"
+)
+
+func (a *app) quotaCmd() *cobra.Command {
+	c := group("quota", "Show and set the workspace's vCPU quotas per VM family and priority")
+	c.AddCommand(a.quotaListCmd(), a.quotaSetCmd())
+	return c
+}
+
+func quotaRows(w io.Writer, qs []api.Quota) {
+	row(w, "FAMILY", "PRIORITY", "USED VCPUS", "LIMIT")
+	for _, q := range qs {
+		row(w, q.Family, q.VMPriority, q.Used, q.Limit)
+	}
+}
+
+func (a *app) quotaListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List vCPU quotas and their use",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			qs, err := cl.QuotaList(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return a.emit(qs, func(w io.Writer) { quotaRows(w, qs) })
+		},
+	}
+}
+
+func (a *app) quotaSetCmd() *cobra.Command {
+	var q api.QuotaSet
+	cmd := &cobra.Command{
+		Use:     "set --family F --vm-priority dedicated|lowpriority --vcpus N",
+		Short:   "Set the vCPU limit of one VM family and priority",
+		Example: "  hangar quota set --family standardDv2Family --vm-priority dedicated --vcpus 8",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			out, err := cl.QuotaSet(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return a.emit(out, func(w io.Writer) { quotaRows(w, []api.Quota{*out}) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&q.Family, "family", "", "VM family, as in hangar compute sizes (e.g. standardDv2Family)")
+	fl.StringVar(&q.VMPriority, "vm-priority", "", "dedicated or lowpriority")
+	fl.IntVar(&q.Limit, "vcpus", 0, "the most vCPUs the workspace's nodes of this family and priority may use")
+	for _, f := range []string{"family", "vm-priority", "vcpus"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}

@@ -1,0 +1,726 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hangar-ml/hangar/api"
+	"github.com/hangar-ml/hangar/client"
+	"github.com/hangar-ml/hangar/internal/snapshot"
+)
+
+func (a *app) runCmd() *cobra.Command {
+	c := group("run", "Submit training runs and follow, inspect, cancel and download them")
+	c.AddCommand(
+		a.runSubmitCmd(),
+		a.runListCmd(),
+		a.runShowCmd(),
+		a.runLogsCmd(),
+		a.runCancelCmd(),
+		a.runDownloadCmd(),
+		a.runMetricsCmd(),
+	)
+	return c
+}
+
+// submitFlags are the flags of run submit.
+type submitFlags struct {
+	compute              string
+	experiment           string
+	sourceDir            string
+	script               string
+	command              string
+	environment          string
+	python               string
+	maxRunDuration       string
+	env                  []string
+	inputs               []string
+	tags                 []string
+	nodeCount            int
+	maxRetries           int
+	maxPreemptionRetries int
+	stream               bool
+}
+
+// inputArg is one --input NAME=PATH.
+type inputArg struct {
+	Name, Path string
+}
+
+func (a *app) runSubmitCmd() *cobra.Command {
+	var f submitFlags
+	cmd := &cobra.Command{
+		Use:   "submit --compute NAME (--script FILE | --command CMD) [flags] [-- ARGS...]",
+		Short: "Snapshot a source directory and run a script or command on a compute",
+		Long: `Snapshot the source directory (honouring .gitignore, .amlignore and
+.hangarignore; at most 300 MB and 2000 files), upload it unless the server
+already has it, upload the inputs, and queue the run. Arguments after "--"
+are passed to the script or command.
+
+--environment takes a file (ending in .yml, .yaml or .json) with python,
+requirements and variables, or the name of a registered environment
+(NAME or NAME:VERSION).
+
+--input NAME=PATH uploads a file or folder; the run finds it read-only under
+inputs/NAME, with HANGAR_INPUT_NAME pointing to it.
+
+--stream follows the log on stdout and exits 0 if the run Completed, 1
+otherwise. With -o json or yaml the log goes to stderr and the final run
+document to stdout.`,
+		Example: `  hangar run submit --compute cpu-cluster --script train.py -- --epochs 3
+  hangar run submit --compute cpu-cluster --command "python -m pkg.train" -e SEED=1 --stream
+  hangar run submit --compute local --script score.py --input data=./digits.csv --environment env.yml`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if dash := cmd.ArgsLenAtDash(); dash > 0 || (dash < 0 && len(args) > 0) {
+				return usagef("unexpected argument %q; put the arguments of your script after --", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runSubmit(cmd.Context(), f, args, cmd.Flags().Changed)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.compute, "compute", "", "the compute to run on (see hangar compute list)")
+	fl.StringVar(&f.experiment, "experiment", "default", "the experiment the run belongs to")
+	fl.StringVar(&f.sourceDir, "source-dir", ".", "the directory to snapshot; the run's working directory")
+	fl.StringVar(&f.script, "script", "", "a Python script in the source dir to run")
+	fl.StringVar(&f.command, "command", "", "a shell command to run in the source dir")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable `KEY=VALUE` of the run (repeatable)")
+	fl.StringVar(&f.environment, "environment", "", "environment `FILE` (.yml/.yaml/.json) or registered NAME[:VERSION]")
+	fl.StringVar(&f.python, "python", "", "the Python interpreter (default: the environment's, the compute's, or python3)")
+	fl.StringArrayVar(&f.inputs, "input", nil, "input `NAME=PATH`, a local file or folder (repeatable)")
+	fl.IntVar(&f.nodeCount, "node-count", 1, "nodes the run needs")
+	fl.IntVar(&f.maxRetries, "max-retries", 0, "times a run whose code failed is retried")
+	fl.IntVar(&f.maxPreemptionRetries, "max-preemption-retries", 3, "times a preempted run is requeued")
+	fl.StringVar(&f.maxRunDuration, "max-run-duration", "30d", "the run is canceled after this long (e.g. 30d, 12h, 90m)")
+	fl.StringArrayVar(&f.tags, "tag", nil, "tag `KEY=VALUE` (repeatable)")
+	fl.BoolVar(&f.stream, "stream", false, "follow the log and exit with the run's outcome")
+	cmd.MarkFlagsMutuallyExclusive("script", "command")
+	cmd.MarkFlagsOneRequired("script", "command")
+	cmd.MarkFlagsMutuallyExclusive("environment", "python")
+	return cmd
+}
+
+// buildRunSubmit makes the submit body from the flags (without the snapshot
+// and input digests, which need uploads) and returns the inputs to upload.
+// Numbers and durations are sent only when their flag was given, so the
+// server applies its defaults to the rest.
+func buildRunSubmit(f submitFlags, args []string, changed func(string) bool) (api.RunSubmit, []inputArg, error) {
+	s := api.RunSubmit{
+		Experiment: f.experiment,
+		Compute:    f.compute,
+		Script:     f.script,
+		Command:    f.command,
+		Python:     f.python,
+		Args:       args,
+	}
+	var err error
+	if s.Env, err = parseKVs("-e", f.env); err != nil {
+		return s, nil, err
+	}
+	if s.Tags, err = parseKVs("--tag", f.tags); err != nil {
+		return s, nil, err
+	}
+	if changed("node-count") {
+		s.NodeCount = f.nodeCount
+	}
+	if changed("max-retries") {
+		v := f.maxRetries
+		s.MaxRetries = &v
+	}
+	if changed("max-preemption-retries") {
+		v := f.maxPreemptionRetries
+		s.MaxPreemptionRetries = &v
+	}
+	if changed("max-run-duration") {
+		d, err := parseDuration(f.maxRunDuration)
+		if err != nil {
+			return s, nil, usagef("--max-run-duration: %v", err)
+		}
+		if d < time.Second {
+			return s, nil, usagef("--max-run-duration: %q must be at least 1s", f.maxRunDuration)
+		}
+		s.MaxRunDurationSecs = int64((d + time.Second - 1) / time.Second)
+	}
+	if e := f.environment; e != "" {
+		if isEnvironmentFile(e) {
+			var spec api.EnvironmentSpec
+			if err := decodeFile(e, &spec); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return s, nil, &fieldError{Field: "--environment", Err: fmt.Errorf("%s does not exist", e)}
+				}
+				return s, nil, err
+			}
+			s.EnvironmentSpec = &spec
+		} else {
+			s.Environment = e
+		}
+	}
+	var inputs []inputArg
+	seen := map[string]bool{}
+	for _, in := range f.inputs {
+		name, path, ok := strings.Cut(in, "=")
+		if !ok || name == "" || path == "" {
+			return s, nil, usagef("invalid --input %q: want NAME=PATH", in)
+		}
+		if seen[name] {
+			return s, nil, usagef("--input %s is given twice", name)
+		}
+		seen[name] = true
+		inputs = append(inputs, inputArg{Name: name, Path: path})
+	}
+	return s, inputs, nil
+}
+
+// isEnvironmentFile tells an environment file from a registered name.
+func isEnvironmentFile(s string) bool {
+	switch strings.ToLower(filepath.Ext(s)) {
+	case ".yml", ".yaml", ".json":
+		return true
+	}
+	return false
+}
+
+func (a *app) runSubmit(ctx context.Context, f submitFlags, args []string, changed func(string) bool) error {
+	req, inputs, err := buildRunSubmit(f, args, changed)
+	if err != nil {
+		return err
+	}
+	src := f.sourceDir
+	if fi, err := os.Stat(src); err != nil {
+		return &fieldError{Field: "source_dir", Err: fmt.Errorf("%s does not exist", src)}
+	} else if !fi.IsDir() {
+		return &fieldError{Field: "source_dir", Err: fmt.Errorf("%s is not a directory", src)}
+	}
+	if req.Script != "" {
+		if _, err := os.Stat(filepath.Join(src, req.Script)); err != nil {
+			return &fieldError{Field: "script", Err: fmt.Errorf("%s is not in the source directory %s", req.Script, src), Hint: "give the script's path relative to --source-dir"}
+		}
+	}
+	dirs := map[string]bool{}
+	for _, in := range inputs {
+		fi, err := os.Stat(in.Path)
+		if err != nil {
+			return &fieldError{Field: "--input " + in.Name, Err: fmt.Errorf("%s does not exist", in.Path)}
+		}
+		dirs[in.Name] = fi.IsDir()
+	}
+	cl, err := a.client()
+	if err != nil {
+		return err
+	}
+	if req.SnapshotDigest, err = a.uploadDir(ctx, cl, src, "source_dir", "snapshot"); err != nil {
+		return err
+	}
+	for _, in := range inputs {
+		var digest string
+		if dirs[in.Name] {
+			digest, err = a.uploadDir(ctx, cl, in.Path, "--input "+in.Name, "input "+in.Name)
+		} else {
+			digest, err = a.uploadFile(ctx, cl, in.Path, "input "+in.Name)
+		}
+		if err != nil {
+			return err
+		}
+		req.Inputs = append(req.Inputs, api.RunInput{Name: in.Name, Digest: digest, Dir: dirs[in.Name]})
+	}
+	r, err := cl.RunSubmit(ctx, req)
+	if err != nil {
+		return err
+	}
+	if !f.stream {
+		a.progress("Submitted run %s to %s; follow it with: hangar run logs %s -f\n", r.ID, r.Compute, r.ID)
+		return a.emit(r, func(w io.Writer) { a.runRows(w, []api.Run{*r}, false) })
+	}
+	a.progress("Submitted run %s to %s; streaming its log\n", r.ID, r.Compute)
+	logs := a.stdout
+	if a.machine() {
+		logs = a.stderr
+	} else {
+		if err := a.emit(r, func(w io.Writer) { a.runRows(w, []api.Run{*r}, false) }); err != nil {
+			return err
+		}
+	}
+	final, err := a.followLogs(ctx, cl, r.ID, logs)
+	if err != nil {
+		return err
+	}
+	if a.machine() {
+		if err := a.emit(final, nil); err != nil {
+			return err
+		}
+	}
+	return a.reportOutcome(final)
+}
+
+// reportOutcome says on stderr how a run ended; errSilent unless Completed.
+func (a *app) reportOutcome(r *api.Run) error {
+	a.progress("Run %s %s\n", r.ID, runStatus(r, r.Error == nil))
+	if r.Status == "Completed" {
+		return nil
+	}
+	if e := r.Error; e != nil {
+		if e.Code != "" {
+			fmt.Fprintf(a.stderr, "Error: %s: %s\n", e.Code, e.Message)
+		} else {
+			fmt.Fprintf(a.stderr, "Error: %s\n", e.Message)
+		}
+		if d := strings.TrimRight(e.Details, "\n"); d != "" {
+			fmt.Fprintln(a.stderr, d)
+		}
+	}
+	return errSilent
+}
+
+// uploadDir snapshots dir (a tar.gz, as snapshot.Write makes it) into a
+// temporary file and uploads it unless the server has it; field names the
+// flag for errors and what the thing for progress.
+func (a *app) uploadDir(ctx context.Context, cl *client.Client, dir, field, what string) (string, error) {
+	tmp, err := os.CreateTemp("", "hangar-snapshot-*.tar.gz")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	info, err := snapshot.Write(dir, snapshot.DefaultLimits, io.MultiWriter(tmp, h))
+	if err != nil {
+		hint := ""
+		var le *snapshot.LimitError
+		if errors.As(err, &le) {
+			hint = "list what to leave out in " + filepath.Join(dir, ".hangarignore")
+		}
+		return "", &fieldError{Field: field, Err: err, Hint: hint}
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return "", err
+	}
+	desc := fmt.Sprintf("%s of %s (%s, %s)", what, dir, fileCount(info.Files), byteSize(info.Bytes))
+	return a.upload(ctx, cl, tmp, "sha256:"+hex.EncodeToString(h.Sum(nil)), size, desc)
+}
+
+// uploadFile uploads one file unless the server has it.
+func (a *app) uploadFile(ctx context.Context, cl *client.Client, path, what string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	desc := fmt.Sprintf("%s %s (%s)", what, path, byteSize(size))
+	return a.upload(ctx, cl, f, "sha256:"+hex.EncodeToString(h.Sum(nil)), size, desc)
+}
+
+// upload sends f (from its start) unless the server already stores digest,
+// and returns the digest the server knows it by.
+func (a *app) upload(ctx context.Context, cl *client.Client, f *os.File, digest string, size int64, desc string) (string, error) {
+	has, err := cl.BlobHas(ctx, digest)
+	if err != nil {
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Status >= 500 || ae.Status == 401 || ae.Status == 403 {
+			return "", err
+		}
+		has = false // the server does not know this digest form; just upload
+	}
+	if has {
+		a.progress("Using stored %s\n", desc)
+		return digest, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	a.progress("Uploading %s…", desc)
+	b, err := cl.BlobUpload(ctx, io.LimitReader(f, size))
+	if err != nil {
+		a.progress("\n")
+		return "", err
+	}
+	a.progress(" done\n")
+	if b.Digest == "" {
+		return digest, nil
+	}
+	return b.Digest, nil
+}
+
+func fileCount(n int) string {
+	if n == 1 {
+		return "1 file"
+	}
+	return fmt.Sprintf("%d files", n)
+}
+
+// runStatus is the status with its reason when the reason says more
+// (withReason false leaves it out, e.g. when an error line follows).
+func runStatus(r *api.Run, withReason bool) string {
+	if !withReason || r.StatusReason == "" || strings.EqualFold(r.StatusReason, r.Status) {
+		return r.Status
+	}
+	return r.Status + " (" + r.StatusReason + ")"
+}
+
+// terminalStatus reports whether a run has ended.
+func terminalStatus(s string) bool {
+	return s == "Completed" || s == "Failed" || s == "Canceled"
+}
+
+// followLogs copies the run's log to w until the run ends, resuming from
+// the last byte after a dropped connection, and returns the final run.
+func (a *app) followLogs(ctx context.Context, cl *client.Client, id string, w io.Writer) (*api.Run, error) {
+	var offset int64
+	warned := false
+	for {
+		rc, err := cl.RunLogs(ctx, id, offset, true)
+		if err == nil {
+			var n int64
+			n, err = io.Copy(w, rc)
+			rc.Close()
+			offset += n
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil && !retryable(err) {
+			return nil, err
+		}
+		r, gerr := cl.RunGet(ctx, id)
+		if gerr != nil && !retryable(gerr) {
+			return nil, gerr
+		}
+		if gerr == nil && terminalStatus(r.Status) {
+			// The log may have grown between the end of the stream and
+			// the status read.
+			if rc, err := cl.RunLogs(ctx, id, offset, false); err == nil {
+				_, _ = io.Copy(w, rc)
+				rc.Close()
+			}
+			return r, nil
+		}
+		if (err != nil || gerr != nil) && !warned {
+			a.progress("Lost the connection to the server (%v); retrying…\n", errors.Join(err, gerr))
+			warned = true
+		}
+		if err := a.wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// retryable reports whether a failed call may succeed if tried again: the
+// network failed, or the server had a fault of its own.
+func retryable(err error) bool {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Status >= 500
+	}
+	return !errors.Is(err, context.Canceled)
+}
+
+// runRows writes the run table; withTimes adds age and duration.
+func (a *app) runRows(w io.Writer, rs []api.Run, withTimes bool) {
+	if withTimes {
+		row(w, "ID", "STATUS", "COMPUTE", "EXPERIMENT", "CREATED", "DURATION")
+	} else {
+		row(w, "ID", "STATUS", "COMPUTE", "EXPERIMENT")
+	}
+	now := a.now()
+	for _, r := range rs {
+		if withTimes {
+			row(w, r.ID, r.Status, r.Compute, r.Experiment, age(now, r.CreatedOn)+" ago", runDuration(r, now))
+		} else {
+			row(w, r.ID, r.Status, r.Compute, r.Experiment)
+		}
+	}
+}
+
+// runDuration is how long a run has run (until now when it has not ended).
+func runDuration(r api.Run, now time.Time) string {
+	if r.StartedOn == nil {
+		return "-"
+	}
+	end := now
+	if r.EndedOn != nil {
+		end = *r.EndedOn
+	}
+	return shortDuration(end.Sub(*r.StartedOn))
+}
+
+func (a *app) runListCmd() *cobra.Command {
+	var f client.RunFilter
+	cmd := &cobra.Command{
+		Use:     "list [--experiment E] [--compute C] [--status S]",
+		Aliases: []string{"ls"},
+		Short:   "List runs, newest first",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			rs, err := cl.RunList(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			return a.emit(rs, func(w io.Writer) { a.runRows(w, rs, true) })
+		},
+	}
+	cmd.Flags().StringVar(&f.Experiment, "experiment", "", "only runs of this experiment")
+	cmd.Flags().StringVar(&f.Compute, "compute", "", "only runs on this compute")
+	cmd.Flags().StringVar(&f.Status, "status", "", "only runs with this status (e.g. Queued, Running, Failed)")
+	return cmd
+}
+
+func (a *app) runShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a run: status, error, timestamps and attempts",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			r, err := cl.RunGet(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.emit(r, func(w io.Writer) { a.runDetail(w, r) })
+		},
+	}
+}
+
+func (a *app) runDetail(w io.Writer, r *api.Run) {
+	now := a.now()
+	kv := kvTable{w}
+	kv.add("ID", r.ID)
+	kv.add("Status", runStatus(r, true))
+	kv.add("Compute", r.Compute)
+	kv.add("Experiment", r.Experiment)
+	what := r.Command
+	if r.Script != "" {
+		what = r.Script
+	}
+	if len(r.Args) > 0 {
+		what += " " + strings.Join(r.Args, " ")
+	}
+	if r.Script != "" {
+		kv.add("Script", what)
+	} else {
+		kv.add("Command", what)
+	}
+	if r.Environment != "" {
+		kv.add("Environment", r.Environment)
+	}
+	if r.Python != "" {
+		kv.add("Python", r.Python)
+	}
+	if len(r.Env) > 0 {
+		kv.add("Variables", sortedKV(r.Env))
+	}
+	for _, in := range r.Inputs {
+		kind := "file"
+		if in.Dir {
+			kind = "folder"
+		}
+		kv.add("Input "+in.Name, kind+" "+in.Digest)
+	}
+	kv.add("Node count", r.NodeCount)
+	kv.add("Retries", fmt.Sprintf("%d of %d; preemptions %d of %d", r.Retries, r.MaxRetries, r.PreemptionRetries, r.MaxPreemptionRetries))
+	if r.MaxRunDurationSecs > 0 {
+		kv.add("Max duration", shortDuration(time.Duration(r.MaxRunDurationSecs)*time.Second))
+	}
+	if len(r.Tags) > 0 {
+		kv.add("Tags", sortedKV(r.Tags))
+	}
+	if r.CreatedBy != "" {
+		kv.add("Created by", r.CreatedBy)
+	}
+	kv.add("Created", timestamp(&r.CreatedOn))
+	kv.add("Started", timestamp(r.StartedOn))
+	kv.add("Ended", timestamp(r.EndedOn))
+	kv.add("Duration", runDuration(*r, now))
+	if e := r.Error; e != nil {
+		msg := e.Message
+		if e.Code != "" {
+			msg = e.Code + ": " + msg
+		}
+		kv.add("Error", msg)
+		for _, line := range strings.Split(strings.TrimRight(e.Details, "\n"), "\n") {
+			if line != "" {
+				fmt.Fprintf(w, "\t%s\n", line)
+			}
+		}
+	}
+	if len(r.Attempts) > 0 {
+		flush(w)
+		fmt.Fprintln(w, "Attempts:")
+		fmt.Fprintln(w, "  #\tNODE\tSTATE\tSTART\tEND\tEXIT\tREASON")
+		for _, at := range r.Attempts {
+			exit := "-"
+			if at.ExitCode != nil {
+				exit = fmt.Sprint(*at.ExitCode)
+			}
+			reason := at.Reason
+			if reason == "" {
+				reason = "-"
+			}
+			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.Number, at.Node, at.State, timestamp(at.Start), timestamp(at.End), exit, reason)
+		}
+	}
+}
+
+func (a *app) runLogsCmd() *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs ID [-f]",
+		Short: "Print a run's log (stdout and stderr of its process)",
+		Long: `Print a run's log. With -f, keep printing as the run writes until it ends
+(resuming after a dropped connection). The log is raw text whatever -o says.`,
+		Args: exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if follow {
+				_, err := a.followLogs(ctx, cl, args[0], a.stdout)
+				return err
+			}
+			rc, err := cl.RunLogs(ctx, args[0], 0, false)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			_, err = io.Copy(a.stdout, rc)
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log until the run ends")
+	return cmd
+}
+
+func (a *app) runCancelCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a run (a run that already ended is left as it is)",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			r, err := cl.RunCancel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			a.progress("Run %s is %s\n", r.ID, r.Status)
+			return a.emit(r, func(w io.Writer) { a.runRows(w, []api.Run{*r}, false) })
+		},
+	}
+}
+
+// downloadResult is the document of `run download -o json`.
+type downloadResult struct {
+	RunID     string   `json:"run_id"`
+	OutputDir string   `json:"output_dir"`
+	Files     []string `json:"files"`
+}
+
+func (a *app) runDownloadCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "download ID [--output-dir DIR]",
+		Short: "Download a run's outputs/ and logs/ into a directory",
+		Long: `Download a run's outputs/ and logs/ into DIR (default ./ID). Downloading
+again replaces the files the run has since rewritten and keeps the others.
+Archive entries that would land outside DIR are refused.`,
+		Args: exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
+			if dir == "" {
+				dir = id
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			rc, err := cl.RunFiles(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			if err := snapshot.MergeTree(rc, dir); err != nil {
+				return err
+			}
+			res := downloadResult{RunID: id, OutputDir: dir, Files: []string{}}
+			err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if !d.IsDir() {
+					rel, _ := filepath.Rel(dir, p)
+					res.Files = append(res.Files, filepath.ToSlash(rel))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			a.progress("Downloaded the files of run %s to %s\n", id, dir)
+			return a.emit(res, func(w io.Writer) {
+				for _, f := range res.Files {
+					fmt.Fprintln(w, filepath.Join(dir, f))
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&dir, "output-dir", "", "where to put the files (default ./ID)")
+	return cmd
+}
+
+func (a *app) runMetricsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "metrics ID",
+		Short: "List the metrics a run logged",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			ms, err := cl.RunMetrics(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.emit(ms, func(w io.Writer) { metricRows(w, ms) })
+		},
+	}
+}
+
+func metricRows(w io.Writer, ms []api.Metric) {
+	row(w, "NAME", "STEP", "VALUE", "TIME")
+	for _, m := range ms {
+		v := m.Text
+		if m.Value != nil {
+			v = fmt.Sprintf("%g", *m.Value)
+		}
+		row(w, m.Name, m.Step, v, timestamp(&m.Time))
+	}
+}
