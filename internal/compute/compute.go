@@ -4,6 +4,7 @@ package compute
 
 import (
 	"errors"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -198,6 +199,10 @@ func ValidateScale(minNodes, maxNodes, idle int) error {
 	return l.Err()
 }
 
+// MaxScaleValue bounds max_nodes and idle_seconds_before_scaledown: the
+// store keeps scale settings in 32-bit integer columns (PostgreSQL INTEGER).
+const MaxScaleValue = math.MaxInt32
+
 func validateScale(l *problem.List, minNodes, maxNodes, idle int) {
 	if maxNodes < 1 {
 		if maxNodes == 0 {
@@ -205,6 +210,8 @@ func validateScale(l *problem.List, minNodes, maxNodes, idle int) {
 		} else {
 			l.Add("max_nodes", "(%d) must be >= 1", maxNodes)
 		}
+	} else if maxNodes > MaxScaleValue {
+		l.Add("max_nodes", "(%d) must be <= %d", maxNodes, MaxScaleValue)
 	}
 	if minNodes < 0 {
 		l.Add("min_nodes", "(%d) must be >= 0", minNodes)
@@ -213,6 +220,8 @@ func validateScale(l *problem.List, minNodes, maxNodes, idle int) {
 	}
 	if idle < 0 {
 		l.Add("idle_seconds_before_scaledown", "(%d) must be >= 0", idle)
+	} else if idle > MaxScaleValue {
+		l.Add("idle_seconds_before_scaledown", "(%d) must be <= %d", idle, MaxScaleValue)
 	}
 }
 

@@ -223,6 +223,17 @@ func TestComputeValidate(t *testing.T) {
 			want:   []fieldProblem{{"max_nodes", "(-2) must be >= 1"}},
 		},
 		{
+			name:   "max_nodes beyond the store's 32 bits",
+			change: func(c *compute.Compute) { c.MaxNodes = compute.MaxScaleValue + 1 },
+			want:   []fieldProblem{{"max_nodes", "(2147483648) must be <= 2147483647"}},
+		},
+		{name: "largest max_nodes", change: func(c *compute.Compute) { c.MaxNodes = compute.MaxScaleValue }},
+		{
+			name:   "idle beyond the store's 32 bits",
+			change: func(c *compute.Compute) { c.IdleSecondsBeforeScaledown = compute.MaxScaleValue + 1 },
+			want:   []fieldProblem{{"idle_seconds_before_scaledown", "must be <= 2147483647"}},
+		},
+		{
 			name:   "min_nodes negative",
 			change: func(c *compute.Compute) { c.MinNodes = -1 },
 			want:   []fieldProblem{{"min_nodes", "(-1) must be >= 0"}},

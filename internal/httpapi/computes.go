@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -513,6 +514,8 @@ func (a *API) quotaSet(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.Limit < 0 {
 		l.Add("vcpus_limit", "(%d) must be >= 0", req.Limit)
+	} else if req.Limit > math.MaxInt32 { // the store keeps it in a 32-bit column
+		l.Add("vcpus_limit", "(%d) must be <= %d", req.Limit, math.MaxInt32)
 	}
 	if err := l.Err(); err != nil {
 		return err
