@@ -197,7 +197,7 @@ func (a *API) runSubmit(w http.ResponseWriter, r *http.Request) error {
 		l.Add("max_preemption_retries", "(%d) must be between 0 and 100", rn.MaxPreemptionRetries)
 	}
 	if rn.MaxDurationSeconds < 0 {
-		l.Add("max_run_duration_seconds", "(%d) must be > 0", rn.MaxDurationSeconds)
+		l.Add("max_run_duration_seconds", "(%d) must be > 0 (0 or absent means the default, 30 days)", rn.MaxDurationSeconds)
 	}
 	for k, v := range req.Env {
 		if !envKeyRE.MatchString(k) {

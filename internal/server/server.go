@@ -244,19 +244,25 @@ func (s *Server) bootstrap(ctx context.Context, st store.Store, dataDir string) 
 
 // EnsureWorkspace creates a workspace and its built-in local compute.
 func EnsureWorkspace(ctx context.Context, st store.Store, name string, now time.Time) error {
+	// Look before creating: on PostgreSQL a failed insert aborts the transaction.
 	return st.InTx(ctx, func(tx store.Store) error {
-		if err := tx.WorkspaceCreate(ctx, store.Workspace{Name: name, CreatedAt: now}); err != nil && !errors.Is(err, store.ErrConflict) {
+		if _, err := tx.WorkspaceGet(ctx, name); errors.Is(err, store.ErrNotFound) {
+			if err := tx.WorkspaceCreate(ctx, store.Workspace{Name: name, CreatedAt: now}); err != nil {
+				return err
+			}
+		} else if err != nil {
 			return err
 		}
-		err := tx.ComputeCreate(ctx, compute.Compute{
+		if _, err := tx.ComputeGet(ctx, name, "local"); err == nil {
+			return nil
+		} else if !errors.Is(err, compute.ErrNotFound) {
+			return err
+		}
+		return tx.ComputeCreate(ctx, compute.Compute{
 			ID: ids.New("cmp"), Workspace: name, Name: "local", Kind: compute.KindLocal,
 			Description: "the server's own host", Provider: "local", MaxNodes: 1,
 			ProvisioningState: compute.StateSucceeded, CreatedBy: "system", CreatedAt: now, ModifiedAt: now,
 		})
-		if errors.Is(err, store.ErrConflict) {
-			return nil
-		}
-		return err
 	})
 }
 
