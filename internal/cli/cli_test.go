@@ -1,13 +1,3 @@
-//go:build integration_pending
-
-// The CLI transcripts need github.com/rogpeppe/go-internal/testscript, whose
-// txtar package needs golang.org/x/tools in go.sum. Until go.sum has it
-// (go get github.com/rogpeppe/go-internal/testscript@v1.16.0), run them with
-//
-//	go test -tags integration_pending ./internal/cli
-//
-// and remove this build constraint once it does.
-
 package cli_test
 
 import (
