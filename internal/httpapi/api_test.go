@@ -844,7 +844,12 @@ func TestPrometheusMetrics(t *testing.T) {
 		if _, err := e.client("").ComputeList(t.Context()); err == nil {
 			t.Fatal("no token accepted")
 		}
-		resp, err := http.Get(e.url + "/metrics")
+		if resp, err := http.Get(e.url + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("GET /metrics without a token = %v, %v; want 401", resp, err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+e.secret)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

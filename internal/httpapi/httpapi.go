@@ -166,7 +166,16 @@ func (a *API) Handler() http.Handler {
 	agent("POST "+ag+"/attempts/{id}/finish", a.agentFinish)
 
 	if a.cfg.Registry != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Registry, promhttp.HandlerOpts{}))
+		// Prometheus scrapes with a bearer token (authorization.credentials_file);
+		// only health and /.well-known are open.
+		prom := promhttp.HandlerFor(a.cfg.Registry, promhttp.HandlerOpts{})
+		user("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
+			if err := requireUser(r); err != nil {
+				return err
+			}
+			prom.ServeHTTP(w, r)
+			return nil
+		})
 	}
 	mux.Handle("/", a.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return problem.New(problem.NotFound, "no route %s %s", r.Method, r.URL.Path).WithHint("see docs/ARCHITECTURE.md for the API routes")
