@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/hangar-ml/hangar/internal/blob"
+	"github.com/hangar-ml/hangar/internal/pyreq"
 	"github.com/hangar-ml/hangar/internal/snapshot"
 )
 
@@ -79,7 +80,7 @@ func (a *Agent) prepare(ctx context.Context, at *attempt) (*exec.Cmd, error) {
 				return nil, err
 			}
 		}
-		if err := checkRequirements(ctx, python, env, at.dir, asg.Requirements); err != nil {
+		if err := pyreq.Check(ctx, python, env, at.dir, asg.Requirements); err != nil {
 			return nil, err
 		}
 	}

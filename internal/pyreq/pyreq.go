@@ -1,4 +1,8 @@
-package agent
+// Package pyreq checks that a Python interpreter has an environment's
+// requirements. Hangar's nodes and services cannot install packages (no
+// package index is reachable where they run), so a missing requirement must
+// fail early and say which one.
+package pyreq
 
 import (
 	"bytes"
@@ -29,10 +33,10 @@ for req in json.load(sys.stdin):
         print("%s %s is installed, %s wanted" % (name, have, want))
 `
 
-// checkRequirements verifies the interpreter has every requirement. Nodes
+// Check verifies the interpreter has every requirement. Nodes
 // cannot install packages (no package index is reachable), so a missing one
 // fails the attempt before the user's code starts, naming what is missing.
-func checkRequirements(ctx context.Context, python string, env []string, dir string, reqs []string) error {
+func Check(ctx context.Context, python string, env []string, dir string, reqs []string) error {
 	if len(reqs) == 0 {
 		return nil
 	}
