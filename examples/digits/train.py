@@ -50,7 +50,12 @@ def main():
     os.makedirs("outputs", exist_ok=True)
     with open("outputs/model.pkl", "wb") as f:
         pickle.dump(model, f)
-    print("saved outputs/model.pkl", flush=True)
+    # The held-out images (raw pixel values 0..16) and labels, so the deployed
+    # service can be scored on data the model never saw.
+    with open("outputs/heldout.json", "w") as f:
+        json.dump({"data": (x_test * 16.0).round().astype(int).tolist(),
+                   "labels": y_test.tolist()}, f)
+    print("saved outputs/model.pkl and outputs/heldout.json", flush=True)
 
 
 if __name__ == "__main__":
