@@ -42,17 +42,33 @@ type Service struct {
 	Target string
 	Models []ModelRef
 	// EntryScript is relative to the source snapshot.
-	EntryScript    string
-	SourceDigest   string
-	Python         string
-	Environment    string
-	EnvVars        map[string]string
-	Requirements   []string
-	Port           int
-	Workers        int
-	AuthEnabled    bool
-	PrimaryKey     string
-	SecondaryKey   string
+	EntryScript  string
+	SourceDigest string
+	// Python is the interpreter ("" = the manager's default, python3): the
+	// one given with the deploy, else the environment's.
+	Python string
+	// Environment names where Python, Requirements and
+	// EnvironmentVariables came from: "name:version" of a registered
+	// environment, "inline", or "" for none.
+	Environment string
+	// EnvVars are the worker processes' variables: the environment's
+	// variables overridden by the ones given with the deploy or update.
+	EnvVars map[string]string
+	// EnvironmentVariables are the environment's own variables, kept so
+	// that an update can tell them from the ones given (those in EnvVars
+	// that are not here or differ).
+	EnvironmentVariables map[string]string
+	Requirements         []string
+	// Port is the 127.0.0.1 port of the local target; the API picks a free
+	// one at deploy time when none is given, so it is never 0 once stored.
+	Port    int
+	Workers int
+	// AuthEnabled makes /score require "Authorization: Bearer <key>" with
+	// PrimaryKey or SecondaryKey. Both keys exist even when it is off.
+	AuthEnabled  bool
+	PrimaryKey   string
+	SecondaryKey string
+	// RequestTimeout bounds one /score request (stored to the millisecond).
 	RequestTimeout time.Duration
 	// Generation increases with every deploy/update; the manager compares it
 	// with ObservedGeneration to know what to (re)start.

@@ -126,6 +126,8 @@ type NodeSetStateIfParams struct {
 // methods return (false, nil) when the compare-and-set lost: the caller
 // re-reads and decides again.
 type Store interface {
+	ModelStore
+	ServiceStore
 	// InTx runs fn in one transaction; fn must use the Store it is given.
 	InTx(ctx context.Context, fn func(tx Store) error) error
 	Close() error

@@ -180,6 +180,54 @@ CREATE TABLE quotas (
 	PRIMARY KEY (workspace, family, priority)
 )
 `},
+	{2, "models and services", `
+CREATE TABLE models (
+	workspace   TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	version     INTEGER NOT NULL,
+	description TEXT NOT NULL,
+	tags        TEXT NOT NULL,
+	properties  TEXT NOT NULL,
+	run_id      TEXT NOT NULL,
+	path        TEXT NOT NULL,
+	digest      TEXT NOT NULL,
+	size        BIGINT NOT NULL,
+	created_by  TEXT NOT NULL,
+	created_at  BIGINT,
+	PRIMARY KEY (workspace, name, version)
+);
+CREATE INDEX models_workspace_created ON models (workspace, created_at);
+
+CREATE TABLE services (
+	workspace             TEXT NOT NULL,
+	name                  TEXT NOT NULL,
+	target                TEXT NOT NULL,
+	models                TEXT NOT NULL,
+	entry_script          TEXT NOT NULL,
+	source_digest         TEXT NOT NULL,
+	python                TEXT NOT NULL,
+	environment           TEXT NOT NULL,
+	env_vars              TEXT NOT NULL,
+	environment_variables TEXT NOT NULL,
+	requirements          TEXT NOT NULL,
+	port                  INTEGER NOT NULL,
+	workers               INTEGER NOT NULL,
+	auth_enabled          INTEGER NOT NULL,
+	primary_key           TEXT NOT NULL,
+	secondary_key         TEXT NOT NULL,
+	request_timeout_ms    BIGINT NOT NULL,
+	generation            BIGINT NOT NULL,
+	observed_generation   BIGINT NOT NULL,
+	state                 TEXT NOT NULL,
+	error                 TEXT NOT NULL,
+	created_by            TEXT NOT NULL,
+	created_at            BIGINT,
+	updated_at            BIGINT,
+	delete_requested      INTEGER NOT NULL,
+	PRIMARY KEY (workspace, name)
+);
+CREATE UNIQUE INDEX services_port ON services (port) WHERE port <> 0
+`},
 }
 
 // migrate applies the migrations db lacks, all in one transaction, and
