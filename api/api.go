@@ -303,3 +303,135 @@ type MetricsPost struct {
 type List[T any] struct {
 	Value []T `json:"value"`
 }
+
+// Model is one version of a registered model. Its files are a tar.gz
+// (GET /models/{name}/versions/{v}/files) holding the registered file or
+// folder under its own name: extracting it gives model.pkl, or model/… for
+// a folder, as a service finds them in its model directory.
+type Model struct {
+	Name        string            `json:"name"`
+	Version     int               `json:"version"`
+	Description string            `json:"description,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Properties  map[string]string `json:"properties,omitempty"`
+	// RunID is the run the files came from; empty for a local upload.
+	RunID string `json:"run_id,omitempty"`
+	// Path is the registered path: "outputs/model.pkl" of a run, or the
+	// base name of an uploaded file or folder.
+	Path string `json:"path"`
+	// Digest names the blob holding the files (a tar.gz).
+	Digest string `json:"digest"`
+	// Size is the total size of the files, uncompressed.
+	Size      int64     `json:"size"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	CreatedOn time.Time `json:"created_on"`
+}
+
+// ModelRegister is the body of POST /models: either RunID and the Path of
+// a file or folder among the run's files, or Path (the base name of the
+// file or folder) and the Digest of an uploaded tar.gz holding it, packed
+// as snapshot.WritePath does.
+type ModelRegister struct {
+	Name        string            `json:"name"`
+	RunID       string            `json:"run_id,omitempty"`
+	Path        string            `json:"path"`
+	Digest      string            `json:"digest,omitempty"`
+	Description string            `json:"description,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Properties  map[string]string `json:"properties,omitempty"`
+}
+
+// ServiceModel names one model version a service loads.
+type ServiceModel struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+}
+
+// Service is a deployed model service (real-time inference).
+type Service struct {
+	Name string `json:"name"`
+	// State is Transitioning, Healthy, Unhealthy or Failed.
+	State string `json:"state"`
+	// ScoringURI is http://127.0.0.1:PORT/score for the local target.
+	ScoringURI  string         `json:"scoring_uri"`
+	SwaggerURI  string         `json:"swagger_uri"`
+	AuthEnabled bool           `json:"auth_enabled"`
+	Models      []ServiceModel `json:"models"`
+	Workers     int            `json:"workers"`
+	// Error says why the service Failed, or why the latest update failed
+	// while the previous version keeps serving; "" otherwise.
+	Error                 string            `json:"error"`
+	Target                string            `json:"target"`
+	Port                  int               `json:"port"`
+	EntryScript           string            `json:"entry_script"`
+	SourceDigest          string            `json:"source_digest"`
+	Python                string            `json:"python,omitempty"`
+	Environment           string            `json:"environment,omitempty"`
+	Env                   map[string]string `json:"env,omitempty"`
+	RequestTimeoutSeconds int               `json:"request_timeout_seconds"`
+	CreatedBy             string            `json:"created_by,omitempty"`
+	CreatedOn             time.Time         `json:"created_on"`
+	UpdatedOn             time.Time         `json:"updated_on"`
+	// Generation counts deploys and updates; the service runs what was
+	// asked once ObservedGeneration equals it.
+	Generation         int64 `json:"generation"`
+	ObservedGeneration int64 `json:"observed_generation"`
+	// DeleteRequested is set while the service is being stopped and removed.
+	DeleteRequested bool `json:"delete_requested,omitempty"`
+}
+
+// ServiceDeploy is the body of POST /services. The source snapshot is
+// uploaded first as a blob, as for runs.
+type ServiceDeploy struct {
+	Name string `json:"name"`
+	// Models are "name" (the latest version) or "name:version".
+	Models       []string `json:"models"`
+	EntryScript  string   `json:"entry_script"`
+	SourceDigest string   `json:"source_digest"`
+	Python       string   `json:"python,omitempty"`
+	// Environment names a registered environment, "name" or "name:version".
+	Environment string `json:"environment,omitempty"`
+	// EnvironmentSpec is an inline environment; exclusive with Environment.
+	EnvironmentSpec *EnvironmentSpec  `json:"environment_spec,omitempty"`
+	Env             map[string]string `json:"env,omitempty"`
+	// Target is where it runs: "local" (the default).
+	Target string `json:"target,omitempty"`
+	// Port is the 127.0.0.1 port (1024–65535); 0 picks a free one.
+	Port int `json:"port,omitempty"`
+	// Workers is the number of Python worker processes (1–16; default 1).
+	Workers int `json:"workers,omitempty"`
+	// Auth is "key" or "none" (the default for local, as in Azure ML).
+	Auth string `json:"auth,omitempty"`
+	// Overwrite turns a deploy over an existing service into an update.
+	Overwrite bool `json:"overwrite,omitempty"`
+	// RequestTimeoutSeconds bounds one request (1–3600; default 60).
+	RequestTimeoutSeconds int `json:"request_timeout_seconds,omitempty"`
+}
+
+// ServiceUpdate is the body of PATCH /services/{name}; absent fields are
+// kept. Env, when present (even {}), replaces the variables given before.
+type ServiceUpdate struct {
+	Models                []string          `json:"models,omitempty"`
+	EntryScript           *string           `json:"entry_script,omitempty"`
+	SourceDigest          *string           `json:"source_digest,omitempty"`
+	Python                *string           `json:"python,omitempty"`
+	Environment           *string           `json:"environment,omitempty"`
+	EnvironmentSpec       *EnvironmentSpec  `json:"environment_spec,omitempty"`
+	Env                   map[string]string `json:"env"` // null keeps; {} clears
+	Workers               *int              `json:"workers,omitempty"`
+	Auth                  *string           `json:"auth,omitempty"`
+	RequestTimeoutSeconds *int              `json:"request_timeout_seconds,omitempty"`
+}
+
+// ServiceKeys are a service's two keys; /score accepts either as
+// "Authorization: Bearer <key>" when auth is enabled.
+type ServiceKeys struct {
+	PrimaryKey   string `json:"primary_key"`
+	SecondaryKey string `json:"secondary_key"`
+}
+
+// RegenKey is the body of POST /services/{name}/regen-key.
+type RegenKey struct {
+	// Key is "primary" or "secondary".
+	Key string `json:"key"`
+}

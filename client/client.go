@@ -550,3 +550,168 @@ func (c *Client) EnvironmentGet(ctx context.Context, name string, version int) (
 func (c *Client) EnvironmentList(ctx context.Context) ([]api.Environment, error) {
 	return list[api.Environment](ctx, c, c.ws("environments"), nil)
 }
+
+// ModelRegister is POST /models: it registers the next version of a model,
+// from a file or folder among a run's files (RunID and Path) or from an
+// uploaded tar.gz (Digest and Path, the base name of what it holds).
+func (c *Client) ModelRegister(ctx context.Context, m api.ModelRegister) (*api.Model, error) {
+	var out api.Model
+	if err := c.call(ctx, request{method: http.MethodPost, path: c.ws("models"), body: m}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ModelList is GET /models: every version of the named model, or of every
+// model when name is "", newest first.
+func (c *Client) ModelList(ctx context.Context, name string) ([]api.Model, error) {
+	var q url.Values
+	if name != "" {
+		q = url.Values{"name": {name}}
+	}
+	return list[api.Model](ctx, c, c.ws("models"), q)
+}
+
+// ModelGet is GET /models/{name}/versions/{version}, or GET /models/{name}
+// (the latest version) when version <= 0.
+func (c *Client) ModelGet(ctx context.Context, name string, version int) (*api.Model, error) {
+	p := c.ws("models", name)
+	if version > 0 {
+		p = c.ws("models", name, "versions", strconv.Itoa(version))
+	}
+	var out api.Model
+	if err := c.call(ctx, request{method: http.MethodGet, path: p}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ModelFiles is GET /models/{name}/versions/{version}/files: the tar.gz of
+// the model's file or folder, under its own name. The caller closes the
+// reader.
+func (c *Client) ModelFiles(ctx context.Context, name string, version int) (io.ReadCloser, error) {
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: c.ws("models", name, "versions", strconv.Itoa(version), "files")})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// ModelDelete is DELETE /models/{name}/versions/{version}; the server
+// refuses (409) while a service uses the version, naming the services.
+func (c *Client) ModelDelete(ctx context.Context, name string, version int) error {
+	return c.call(ctx, request{method: http.MethodDelete, path: c.ws("models", name, "versions", strconv.Itoa(version))}, nil)
+}
+
+// ServiceDeploy is POST /services. The source snapshot must be uploaded
+// first. The service comes back Transitioning; poll ServiceGet until
+// ObservedGeneration reaches Generation to know how the deployment went.
+func (c *Client) ServiceDeploy(ctx context.Context, d api.ServiceDeploy) (*api.Service, error) {
+	var out api.Service
+	if err := c.call(ctx, request{method: http.MethodPost, path: c.ws("services"), body: d}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ServiceGet is GET /services/{name}.
+func (c *Client) ServiceGet(ctx context.Context, name string) (*api.Service, error) {
+	var out api.Service
+	if err := c.call(ctx, request{method: http.MethodGet, path: c.ws("services", name)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ServiceList is GET /services.
+func (c *Client) ServiceList(ctx context.Context) ([]api.Service, error) {
+	return list[api.Service](ctx, c, c.ws("services"), nil)
+}
+
+// ServiceUpdate is PATCH /services/{name}; absent fields of u are kept. Like
+// a deploy it is asynchronous: the new generation is live once
+// ObservedGeneration reaches Generation.
+func (c *Client) ServiceUpdate(ctx context.Context, name string, u api.ServiceUpdate) (*api.Service, error) {
+	var out api.Service
+	if err := c.call(ctx, request{method: http.MethodPatch, path: c.ws("services", name), body: u}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ServiceDelete is DELETE /services/{name}. Deletion is asynchronous: the
+// service stays visible (delete_requested) until ServiceGet answers 404.
+func (c *Client) ServiceDelete(ctx context.Context, name string) error {
+	return c.call(ctx, request{method: http.MethodDelete, path: c.ws("services", name)}, nil)
+}
+
+// ServiceLogs is GET /services/{name}/logs from byte offset; with follow
+// the body streams until the service is gone (or ctx is done). The caller
+// closes the reader.
+func (c *Client) ServiceLogs(ctx context.Context, name string, offset int64, follow bool) (io.ReadCloser, error) {
+	q := url.Values{}
+	if offset > 0 {
+		q.Set("offset", strconv.FormatInt(offset, 10))
+	}
+	if follow {
+		q.Set("follow", "true")
+	}
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: c.ws("services", name, "logs"), query: q})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// ServiceKeys is GET /services/{name}/keys.
+func (c *Client) ServiceKeys(ctx context.Context, name string) (*api.ServiceKeys, error) {
+	var out api.ServiceKeys
+	if err := c.call(ctx, request{method: http.MethodGet, path: c.ws("services", name, "keys")}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ServiceRegenKey is POST /services/{name}/regen-key: it replaces the
+// "primary" or "secondary" key and returns both.
+func (c *Client) ServiceRegenKey(ctx context.Context, name, key string) (*api.ServiceKeys, error) {
+	var out api.ServiceKeys
+	if err := c.call(ctx, request{method: http.MethodPost, path: c.ws("services", name, "regen-key"), body: api.RegenKey{Key: key}}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// maxScoreResponse bounds the response body Score reads.
+const maxScoreResponse = 256 << 20
+
+// Score POSTs body (JSON) to a service's scoring URI, with key as a bearer
+// token unless it is "", and returns the status and the response body
+// whatever the status. err is set only when no answer came back (or the
+// answer could not be read); a 4xx or 5xx is for the caller to judge.
+func (c *Client) Score(ctx context.Context, scoringURI, key string, body []byte) (status int, respBody []byte, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scoringURI, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("score %s: %w", scoringURI, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, ctx.Err()
+		}
+		return 0, nil, fmt.Errorf("score %s: %w", scoringURI, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	respBody, err = io.ReadAll(io.LimitReader(resp.Body, maxScoreResponse))
+	if err != nil {
+		return resp.StatusCode, respBody, fmt.Errorf("score %s: read answer: %w", scoringURI, err)
+	}
+	return resp.StatusCode, respBody, nil
+}

@@ -46,6 +46,9 @@ type env struct {
 	admin  *client.Client
 	status *lastStatus
 	secret string
+	ctl    *controller.Controller
+	// services stands in for the service manager.
+	services *fakeServices
 }
 
 // lastStatus is an http.RoundTripper remembering the status of the last
@@ -108,6 +111,7 @@ func newEnv(t *testing.T, s store.Store) *env {
 		ServerURL: func() string { return srv.URL },
 		Metrics:   controller.NewMetrics(reg),
 	})
+	services := &fakeServices{dir: filepath.Join(dir, "services")}
 	a := httpapi.New(httpapi.Config{
 		Store:     s,
 		Ctl:       ctl,
@@ -117,12 +121,13 @@ func newEnv(t *testing.T, s store.Store) *env {
 		Logger:    log,
 		Registry:  reg,
 		Version:   "test",
+		Services:  services,
 	})
 	srv = httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	st := &lastStatus{}
 	return &env{
-		t: t, url: srv.URL, store: s, secret: secret, status: st,
+		t: t, url: srv.URL, store: s, secret: secret, status: st, ctl: ctl, services: services,
 		admin: client.New(srv.URL, secret, client.WithHTTPClient(&http.Client{Transport: st})),
 	}
 }

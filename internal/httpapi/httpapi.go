@@ -27,9 +27,11 @@ import (
 	"github.com/hangar-ml/hangar/internal/compute"
 	"github.com/hangar-ml/hangar/internal/controller"
 	"github.com/hangar-ml/hangar/internal/ids"
+	"github.com/hangar-ml/hangar/internal/model"
 	"github.com/hangar-ml/hangar/internal/node"
 	"github.com/hangar-ml/hangar/internal/problem"
 	"github.com/hangar-ml/hangar/internal/run"
+	"github.com/hangar-ml/hangar/internal/service"
 	"github.com/hangar-ml/hangar/internal/store"
 	"github.com/hangar-ml/hangar/internal/vmsize"
 )
@@ -47,6 +49,9 @@ type Config struct {
 	Version   string
 	// MaxBlobBytes caps one upload (default 300 MB plus tar overhead).
 	MaxBlobBytes int64
+	// Services is the service manager; nil leaves services as the API
+	// writes them (Transitioning until something writes their status).
+	Services ServiceHooks
 }
 
 // API serves the REST routes.
@@ -155,6 +160,20 @@ func (a *API) Handler() http.Handler {
 	user("GET "+ws+"/environments", a.environmentList)
 	user("POST "+ws+"/environments", a.environmentCreate)
 	user("GET "+ws+"/environments/{name}", a.environmentGet)
+	user("GET "+ws+"/models", a.modelList)
+	user("POST "+ws+"/models", a.modelRegister)
+	user("GET "+ws+"/models/{name}", a.modelGet)
+	user("GET "+ws+"/models/{name}/versions/{v}", a.modelGet)
+	user("GET "+ws+"/models/{name}/versions/{v}/files", a.modelFiles)
+	user("DELETE "+ws+"/models/{name}/versions/{v}", a.modelDelete)
+	user("GET "+ws+"/services", a.serviceList)
+	user("POST "+ws+"/services", a.serviceDeploy)
+	user("GET "+ws+"/services/{name}", a.serviceGet)
+	user("PATCH "+ws+"/services/{name}", a.serviceUpdate)
+	user("DELETE "+ws+"/services/{name}", a.serviceDelete)
+	user("GET "+ws+"/services/{name}/logs", a.serviceLogs)
+	user("GET "+ws+"/services/{name}/keys", a.serviceKeys)
+	user("POST "+ws+"/services/{name}/regen-key", a.serviceRegenKey)
 
 	ag := v + "/agent"
 	agent("POST "+ag+"/heartbeat", a.agentHeartbeat)
@@ -344,6 +363,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, reqID string, e
 			p = problem.New(problem.NotFound, "run not found")
 		case errors.Is(err, node.ErrNotFound):
 			p = problem.New(problem.NotFound, "node not found")
+		case errors.Is(err, model.ErrNotFound):
+			p = problem.New(problem.NotFound, "model not found")
+		case errors.Is(err, service.ErrNotFound):
+			p = problem.New(problem.NotFound, "service not found")
 		case errors.Is(err, controller.ErrFenced):
 			p = problem.New(problem.Conflict, "attempt is no longer current (fenced)")
 		case errors.Is(err, context.Canceled):

@@ -243,41 +243,12 @@ func (a *API) runSubmit(w http.ResponseWriter, r *http.Request) error {
 		rn.Inputs = append(rn.Inputs, run.Input{Name: in.Name, Digest: in.Digest, Dir: in.Dir})
 	}
 	// Environment: a registered one by name[:version], or an inline spec.
-	var envSpec *api.EnvironmentSpec
-	switch {
-	case req.Environment != "" && req.EnvironmentSpec != nil:
-		l.Add("environment", "give a registered environment or an inline environment_spec, not both")
-	case req.Environment != "":
-		name, ver := req.Environment, 0
-		if n, v, ok := strings.Cut(req.Environment, ":"); ok {
-			name = n
-			vv, err := strconv.Atoi(v)
-			if err != nil || vv < 1 {
-				l.Add("environment", "version in %q must be a positive integer", req.Environment)
-			}
-			ver = vv
-		}
-		env, err := a.cfg.Store.EnvironmentGet(ctx, ws, name, ver)
-		if errors.Is(err, store.ErrNotFound) {
-			l.AddErr(problem.Field("environment", "environment %q not found in workspace %s", req.Environment, ws).WithHint("hangar environment list"))
-		} else if err != nil {
-			return err
-		} else {
-			var spec api.EnvironmentSpec
-			if err := json.Unmarshal(env.Spec, &spec); err != nil {
-				return err
-			}
-			envSpec = &spec
-			rn.Environment = fmt.Sprintf("%s:%d", env.Name, env.Version)
-		}
-	case req.EnvironmentSpec != nil:
-		if err := validateEnvironment(*req.EnvironmentSpec, "environment_spec", false); err != nil {
-			if p, ok := problem.As(err); ok {
-				l.AddErr(p)
-			}
-		}
-		envSpec = req.EnvironmentSpec
-		rn.Environment = "inline"
+	envSpec, envLabel, err := a.resolveEnvironment(ctx, ws, req.Environment, req.EnvironmentSpec, &l)
+	if err != nil {
+		return err
+	}
+	if envSpec != nil {
+		rn.Environment = envLabel
 	}
 	// The compute must exist and the run must be able to fit on it some day.
 	cp, err := a.cfg.Store.ComputeGet(ctx, ws, req.Compute)
@@ -322,6 +293,48 @@ func (a *API) runSubmit(w http.ResponseWriter, r *http.Request) error {
 	a.cfg.Ctl.Wake()
 	writeJSON(w, http.StatusCreated, toAPIRun(rn, nil))
 	return nil
+}
+
+// resolveEnvironment returns the spec of a registered environment (name
+// or name:version) and its label "name:version", or of an inline spec and
+// the label "inline"; nil and "" when neither is given. Problems go to l
+// under "environment" or "environment_spec.*"; the error is an internal one.
+func (a *API) resolveEnvironment(ctx context.Context, ws, ref string, inline *api.EnvironmentSpec, l *problem.List) (*api.EnvironmentSpec, string, error) {
+	switch {
+	case ref != "" && inline != nil:
+		l.Add("environment", "give a registered environment or an inline environment_spec, not both")
+	case ref != "":
+		name, ver := ref, 0
+		if n, v, ok := strings.Cut(ref, ":"); ok {
+			vv, err := strconv.Atoi(v)
+			if err != nil || vv < 1 {
+				l.Add("environment", "version in %q must be a positive integer", ref)
+				return nil, "", nil
+			}
+			name, ver = n, vv
+		}
+		env, err := a.cfg.Store.EnvironmentGet(ctx, ws, name, ver)
+		if errors.Is(err, store.ErrNotFound) {
+			l.AddErr(problem.Field("environment", "environment %q not found in workspace %s", ref, ws).WithHint("hangar environment list"))
+			return nil, "", nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		var spec api.EnvironmentSpec
+		if err := json.Unmarshal(env.Spec, &spec); err != nil {
+			return nil, "", err
+		}
+		return &spec, fmt.Sprintf("%s:%d", env.Name, env.Version), nil
+	case inline != nil:
+		if err := validateEnvironment(*inline, "environment_spec.", false); err != nil {
+			if p, ok := problem.As(err); ok {
+				l.AddErr(p)
+			}
+		}
+		return inline, "inline", nil
+	}
+	return nil, "", nil
 }
 
 // checkFits refuses runs that could never be placed on the compute.

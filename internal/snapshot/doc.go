@@ -46,4 +46,11 @@
 // time, for the node agent's periodic upload of outputs/; MergeTree unpacks
 // such an archive over the server's copy, replacing files atomically and
 // keeping the others.
+//
+// # Single files and folders
+//
+// WritePath packs one file or folder under its own name (a registered
+// model's files: "model.pkl", or "model/…"), deterministically and without
+// ignore files; ListArchive checks an archive uploaded by a client before
+// the server relies on it.
 package snapshot
