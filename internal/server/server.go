@@ -29,6 +29,7 @@ import (
 	"github.com/hangar-ml/hangar/internal/ids"
 	"github.com/hangar-ml/hangar/internal/provider"
 	"github.com/hangar-ml/hangar/internal/provider/local"
+	"github.com/hangar-ml/hangar/internal/servicectl"
 	"github.com/hangar-ml/hangar/internal/store"
 	"github.com/hangar-ml/hangar/internal/store/sqlstore"
 	"github.com/hangar-ml/hangar/internal/vmsize"
@@ -171,6 +172,8 @@ func (s *Server) Run(ctx context.Context) error {
 		Metrics:    controller.NewMetrics(reg),
 		LocalSlots: s.cfg.LocalSlots,
 	})
+	blobs := blob.New(filepath.Join(dataDir, "blobs"))
+	services := servicectl.New(servicectl.Config{Store: st, Blobs: blobs, DataDir: dataDir, Logger: s.cfg.Logger, Clock: s.cfg.Clock})
 	gpus := map[string]bool{}
 	for name, p := range providers {
 		gpus[name] = p.HasGPUs()
@@ -178,7 +181,8 @@ func (s *Server) Run(ctx context.Context) error {
 	a := httpapi.New(httpapi.Config{
 		Store:     st,
 		Ctl:       ctl,
-		Blobs:     blob.New(filepath.Join(dataDir, "blobs")),
+		Blobs:     blobs,
+		Services:  services,
 		Catalog:   catalog,
 		Providers: gpus,
 		Clock:     s.cfg.Clock,
@@ -191,10 +195,14 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		_ = ctl.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = services.Run(ctx)
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
