@@ -272,9 +272,12 @@ the config file written by "hangar login".`,
 		a.quotaCmd(),
 		a.runCmd(),
 		a.environmentCmd(),
+		a.modelCmd(),
+		a.serviceCmd(),
 		a.eventsCmd(),
 		a.versionCmd(),
 	)
+	root.AddCommand(a.quickstartCmd())
 	return root
 }
 
