@@ -284,6 +284,9 @@ func ListArchive(r io.Reader) (files []string, size int64, err error) {
 		if err != nil {
 			return nil, 0, err
 		}
+		if name == "." && h.Typeflag != tar.TypeDir {
+			return nil, 0, fmt.Errorf("archive entry %q names the directory itself", h.Name)
+		}
 		switch h.Typeflag {
 		case tar.TypeDir:
 		case tar.TypeReg:

@@ -127,9 +127,38 @@ func TestListArchiveRefuses(t *testing.T) {
 		"absolute":  gzipBytes(t, rawTar(t, tarEntry{name: "/etc/passwd", body: "x"})),
 		"dot-dot":   gzipBytes(t, rawTar(t, tarEntry{name: "a/../../x", body: "x"})),
 		"hard link": gzipBytes(t, rawTar(t, tarEntry{name: "a", typ: '1', linkname: "b"})),
+		"dot file":  gzipBytes(t, rawTar(t, tarEntry{name: ".", body: "x"})),
 	} {
 		if _, _, err := ListArchive(bytes.NewReader(data)); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
+}
+
+// FuzzListArchive checks ListArchive never panics and only lists names
+// Extract would accept.
+func FuzzListArchive(f *testing.F) {
+	src := f.TempDir()
+	makeTree(f, src, tree{"m/a.json": "{}", "m/w/b.bin": "bb"})
+	var buf bytes.Buffer
+	if _, err := WritePath(src, "m", Limits{}, &buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add(gzipBytes(f, rawTar(f, tarEntry{name: "../x", body: "x"})))
+	f.Add([]byte("plain"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		files, size, err := ListArchive(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		if size < 0 {
+			t.Fatalf("size %d", size)
+		}
+		for _, name := range files {
+			if _, err := cleanName(name); err != nil || name == "." {
+				t.Fatalf("listed %q", name)
+			}
+		}
+	})
 }
