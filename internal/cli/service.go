@@ -239,8 +239,12 @@ func (a *app) waitService(ctx context.Context, cl *client.Client, verb string, s
 	if msg == "" {
 		msg = fmt.Sprintf("service %s is %s", s.Name, s.State)
 	}
-	for _, line := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
-		fmt.Fprintf(a.stderr, "Error: %s\n", line)
+	// The first line says what happened; the rest (often the last log
+	// lines) is shown as it is, as for a failed run.
+	first, rest, _ := strings.Cut(strings.TrimRight(msg, "\n"), "\n")
+	fmt.Fprintf(a.stderr, "Error: %s\n", first)
+	if rest != "" {
+		fmt.Fprintln(a.stderr, rest)
 	}
 	fmt.Fprintf(a.stderr, "Try: hangar service logs %s\n", s.Name)
 	return errSilent

@@ -123,7 +123,7 @@ func TestServiceDeployFailedExits1(t *testing.T) {
 	if !strings.HasPrefix(stdout, "NAME ") || !strings.Contains(stdout, "Failed") {
 		t.Errorf("stdout = %q, want the service table", stdout)
 	}
-	wantErr := "Deploying digits-svc (generation 1)… Failed\nError: init() raised ValueError: no model.pkl\nError: last log line\nTry: hangar service logs digits-svc\n"
+	wantErr := "Deploying digits-svc (generation 1)… Failed\nError: init() raised ValueError: no model.pkl\nlast log line\nTry: hangar service logs digits-svc\n"
 	if !strings.HasSuffix(stderr, wantErr) {
 		t.Errorf("stderr = %q, want it to end with %q", stderr, wantErr)
 	}

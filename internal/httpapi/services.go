@@ -134,13 +134,13 @@ func (a *API) serviceDeploy(w http.ResponseWriter, r *http.Request) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
-	if existing != nil && !req.Overwrite {
-		return problem.New(problem.Conflict, "a service named %q already exists in workspace %s", req.Name, ws).WithField("name").
-			WithHint("deploy again with --overwrite to replace it, or: hangar service update " + req.Name)
-	}
 	if existing != nil && existing.DeleteRequested {
 		return problem.New(problem.Conflict, "service %q is being deleted; deploy it again once it is gone", req.Name).WithField("name").
 			WithHint("hangar service show " + req.Name)
+	}
+	if existing != nil && !req.Overwrite {
+		return problem.New(problem.Conflict, "a service named %q already exists in workspace %s", req.Name, ws).WithField("name").
+			WithHint("deploy again with --overwrite to replace it, or: hangar service update " + req.Name)
 	}
 
 	var s service.Service
