@@ -194,3 +194,28 @@ func TestEnvironmentRequirements(t *testing.T) {
 		t.Fatalf("run = %s env %q %+v", got.Status, got.Environment, got.Error)
 	}
 }
+
+// TestChattyRunLogIsCapped: a run that prints far more than the log limit
+// keeps its first MiB plus a marker, ends on time, and the server streams
+// the log back without holding it whole.
+func TestChattyRunLogIsCapped(t *testing.T) {
+	dataDir := t.TempDir()
+	killNodes(t, dataDir)
+	srv := startServer(t, dataDir, freeAddr(t), "--max-log-mib", "1")
+	c := srv.client(t)
+	ctx := context.Background()
+	src := t.TempDir()
+	writeFile(t, src, "noop.txt", "")
+	r, err := c.RunSubmit(ctx, api.RunSubmit{Compute: "local", Command: "yes hangar-log-line-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx | head -c 20000000", SnapshotDigest: uploadDir(t, c, src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := waitRun(t, c, r.ID)
+	if got.Status != "Completed" {
+		t.Fatalf("run = %s %+v", got.Status, got.Error)
+	}
+	log := runLog(t, c, r.ID)
+	if len(log) != 1<<20 || !strings.HasSuffix(log, "log passed 1 MiB; the rest is not kept]\n") || !strings.HasPrefix(log, "hangar-log-line") {
+		t.Errorf("log is %d bytes, ends %q; want ~1 MiB with the marker", len(log), log[max(0, len(log)-120):])
+	}
+}

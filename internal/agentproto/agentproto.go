@@ -98,6 +98,9 @@ type Work struct {
 type Start struct{}
 
 // LogAck tells the agent how many bytes of the attempt's log are stored.
+// Stored may be less than sent (resend from there) or, once the log is over
+// the server's size limit, more than the file holds: the server keeps no
+// more of it and the agent skips to the end of its file.
 type LogAck struct {
 	Stored int64 `json:"stored"`
 }

@@ -59,6 +59,7 @@ the server and are re-adopted when it starts again.`,
 	fl.StringVar(&cfg.Addr, "addr", server.DefaultAddr, "listen address (port 0 picks a free port)")
 	fl.StringVar(&cfg.DatabaseURL, "database", "", "PostgreSQL URL (postgres://…); default: SQLite in the data dir")
 	fl.StringVar(&cfg.VMSizesFile, "vm-sizes", "", "YAML or JSON `FILE` replacing the built-in VM size catalog")
+	fl.Int64Var(&cfg.MaxLogMiB, "max-log-mib", 100, "keep at most this many MiB of each run attempt's log")
 	return cmd
 }
 

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -69,6 +70,8 @@ type Config struct {
 	LocalSlots int
 	// DefaultQuota is the vCPU quota per family and priority when none is set.
 	DefaultQuota int
+	// MaxLogBytes caps what is kept of one attempt's log (default 100 MiB).
+	MaxLogBytes int64
 }
 
 // Controller reconciles computes, nodes and runs.
@@ -141,6 +144,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.DefaultQuota == 0 {
 		cfg.DefaultQuota = 100
+	}
+	if cfg.MaxLogBytes == 0 {
+		cfg.MaxLogBytes = 100 << 20
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
@@ -1213,12 +1219,28 @@ func (c *Controller) AttemptStart(ctx context.Context, nodeID, attemptID string)
 	return err
 }
 
-// AttemptLogs stores a piece of an attempt's log.
+// AttemptLogs stores a piece of an attempt's log. An attempt's log is kept
+// up to MaxLogBytes; the rest is dropped after a marker line, and the answer
+// tells the agent everything is stored (agentproto.LogAck) so it stops
+// sending a log nobody keeps.
 func (c *Controller) AttemptLogs(ctx context.Context, nodeID, attemptID string, offset int64, data []byte) (int64, error) {
 	if _, err := c.liveAttemptOn(ctx, nodeID, attemptID); err != nil {
 		return 0, err
 	}
-	return c.cfg.Store.LogAppend(ctx, attemptID, offset, data)
+	marker := fmt.Sprintf("\n[hangar: this attempt's log passed %d MiB; the rest is not kept]\n", c.cfg.MaxLogBytes>>20)
+	dataLimit := c.cfg.MaxLogBytes - int64(len(marker)) // room for the marker
+	if offset+int64(len(data)) <= dataLimit {
+		return c.cfg.Store.LogAppend(ctx, attemptID, offset, data)
+	}
+	if offset <= dataLimit {
+		// The piece that crosses the limit: what fits, then the marker. A
+		// retry at the same offset builds the same piece, so it stays a no-op.
+		piece := append(append([]byte{}, data[:dataLimit-offset]...), marker...)
+		if _, err := c.cfg.Store.LogAppend(ctx, attemptID, offset, piece); err != nil {
+			return 0, err
+		}
+	}
+	return math.MaxInt64, nil
 }
 
 // AttemptFiles merges an upload of outputs/ and logs/ into the run's files.

@@ -486,6 +486,9 @@ func (a *API) runCancel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// logChunk bounds how much of a log is held in memory while sending it.
+const logChunk = 1 << 20
+
 // runLogs writes the run's log from ?offset=; with ?follow=true it keeps the
 // response open, sending new bytes as they arrive, until the run ends.
 func (a *API) runLogs(w http.ResponseWriter, r *http.Request) error {
@@ -503,7 +506,7 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) error {
 	flusher, _ := w.(http.Flusher)
 	wroteHeader := false
 	for {
-		data, err := a.cfg.Store.LogRead(r.Context(), rn.ID, offset)
+		data, err := a.cfg.Store.LogReadRange(r.Context(), rn.ID, offset, logChunk)
 		if err != nil {
 			if wroteHeader {
 				return nil
@@ -522,6 +525,9 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 		if flusher != nil {
 			flusher.Flush()
+		}
+		if len(data) == logChunk {
+			continue // more to send at once; memory stays bounded by one chunk
 		}
 		if !follow {
 			return nil

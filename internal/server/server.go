@@ -61,6 +61,8 @@ type Config struct {
 	Clock           clock.Clock
 	// LocalSlots is how many runs the local compute runs at once (default: CPUs).
 	LocalSlots int
+	// MaxLogMiB caps what is kept of one attempt's log (default 100).
+	MaxLogMiB int64
 }
 
 // Server is a running Hangar control plane.
@@ -86,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
+	}
+	if cfg.MaxLogMiB < 0 {
+		return nil, fmt.Errorf("--max-log-mib (%d) must be >= 1", cfg.MaxLogMiB)
 	}
 	if cfg.LocalSlots == 0 {
 		cfg.LocalSlots = runtime.NumCPU()
@@ -162,15 +167,16 @@ func (s *Server) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ctl := controller.New(controller.Config{
-		Store:      st,
-		Catalog:    catalog,
-		Providers:  providers,
-		Clock:      s.cfg.Clock,
-		Logger:     s.cfg.Logger,
-		DataDir:    dataDir,
-		ServerURL:  func() string { return url },
-		Metrics:    controller.NewMetrics(reg),
-		LocalSlots: s.cfg.LocalSlots,
+		Store:       st,
+		Catalog:     catalog,
+		Providers:   providers,
+		Clock:       s.cfg.Clock,
+		Logger:      s.cfg.Logger,
+		DataDir:     dataDir,
+		ServerURL:   func() string { return url },
+		Metrics:     controller.NewMetrics(reg),
+		LocalSlots:  s.cfg.LocalSlots,
+		MaxLogBytes: s.cfg.MaxLogMiB << 20,
 	})
 	blobs := blob.New(filepath.Join(dataDir, "blobs"))
 	services := servicectl.New(servicectl.Config{Store: st, Blobs: blobs, DataDir: dataDir, Logger: s.cfg.Logger, Clock: s.cfg.Clock})

@@ -201,6 +201,8 @@ type Store interface {
 	LogAppend(ctx context.Context, attemptID string, offset int64, data []byte) (stored int64, err error)
 	// LogRead returns the run's log (all attempts, in order) from byte offset.
 	LogRead(ctx context.Context, runID string, offset int64) ([]byte, error)
+	// LogReadRange is LogRead returning at most limit bytes (limit <= 0: all).
+	LogReadRange(ctx context.Context, runID string, offset, limit int64) ([]byte, error)
 
 	EnvironmentCreate(ctx context.Context, e Environment) (Environment, error)
 	EnvironmentGet(ctx context.Context, workspace, name string, version int) (Environment, error)

@@ -73,6 +73,12 @@ func (s *Store) LogAppend(ctx context.Context, attemptID string, offset int64, d
 // attempts, in attempt-number order, as one stream. An offset at or past the
 // end, or a run without log, gives no bytes.
 func (s *Store) LogRead(ctx context.Context, runID string, offset int64) ([]byte, error) {
+	return s.LogReadRange(ctx, runID, offset, 0)
+}
+
+// LogReadRange is LogRead returning at most limit bytes (limit <= 0: all),
+// so a reader can stream a large log in bounded memory.
+func (s *Store) LogReadRange(ctx context.Context, runID string, offset, limit int64) ([]byte, error) {
 	type part struct {
 		id   string
 		size int64
@@ -94,10 +100,17 @@ func (s *Store) LogRead(ctx context.Context, runID string, offset int64) ([]byte
 			continue
 		}
 		from := max(offset-base, 0) // offset within this attempt's log
-		if err := s.readChunks(ctx, p.id, from, p.size, &out); err != nil {
+		to := p.size
+		if limit > 0 {
+			to = min(to, from+limit-int64(len(out)))
+		}
+		if err := s.readChunks(ctx, p.id, from, to, &out); err != nil {
 			return nil, fmt.Errorf("read log of run %s: %w", runID, err)
 		}
 		base += p.size
+		if limit > 0 && int64(len(out)) >= limit {
+			break
+		}
 	}
 	return out, nil
 }

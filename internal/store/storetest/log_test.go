@@ -101,6 +101,17 @@ func TestLogRead(t *testing.T) {
 				}
 			})
 		}
+		// Ranges: every offset and limit gives the matching slice, across
+		// chunk and attempt boundaries.
+		for off := int64(0); off <= int64(len(full)); off++ {
+			for limit := int64(1); limit <= 6; limit++ {
+				got := mustGet[[]byte](t)(s.LogReadRange(ctx, "r", off, limit))
+				want := full[off:min(off+limit, int64(len(full)))]
+				if string(got) != want {
+					t.Errorf("LogReadRange(%d, %d) = %q, want %q", off, limit, got, want)
+				}
+			}
+		}
 		for _, id := range []string{"no-attempts", "unknown"} {
 			if id == "no-attempts" {
 				createAttempts(t, s, id)
