@@ -139,15 +139,25 @@ func Decide(o Observed, p Policy, now time.Time) Decision {
 		d.Blocked = strings.Join(why, "; ")
 	}
 
+	slices.SortFunc(idleFree, func(a, b NodeView) int {
+		return cmp.Or(idleStart(a).Compare(idleStart(b)), strings.Compare(a.ID, b.ID))
+	})
+	// Over max_nodes (it was lowered): idle nodes beyond it go at once,
+	// whatever their idle time; busy ones go when they become idle.
+	if over := live - maxNodes; over > 0 && minNodes <= maxNodes {
+		for _, n := range idleFree[:min(over, len(idleFree))] {
+			d.Remove = append(d.Remove, Removal{NodeID: n.ID,
+				Reason: fmt.Sprintf("max_nodes is %d and the cluster has %d live node(s)", maxNodes, live)})
+		}
+		idleFree = idleFree[len(d.Remove):]
+	}
 	// Scale down: at most the idle free nodes that waiting runs will not
 	// take, and never below min_nodes live.
-	canRemove := min(len(idleFree)-demand, live-minNodes)
+	canRemove := min(len(idleFree)-demand, live-len(d.Remove)-minNodes)
 	if canRemove > 0 {
-		slices.SortFunc(idleFree, func(a, b NodeView) int {
-			return cmp.Or(idleStart(a).Compare(idleStart(b)), strings.Compare(a.ID, b.ID))
-		})
+		removedOver := len(d.Remove)
 		for _, n := range idleFree {
-			if len(d.Remove) == canRemove {
+			if len(d.Remove)-removedOver == canRemove {
 				break
 			}
 			expiry := idleStart(n).Add(idleAfter)

@@ -1,6 +1,8 @@
 package autoscale_test
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -298,15 +300,18 @@ var decideCases = []decideCase{
 		},
 	},
 	{
-		name: "over max_nodes after it was lowered: no create, idle nodes still go",
+		name: "over max_nodes after it was lowered: no create, idle nodes go at once",
 		observed: autoscale.Observed{Demand: 1, Nodes: []autoscale.NodeView{
 			nodeIn("n1", node.Running, 1), nodeIn("n2", node.Running, 1), nodeIn("n3", node.Running, 1),
 			idle("n4", time.Hour), idle("n5", time.Hour),
 		}},
 		policy: autoscale.Policy{MaxNodes: 2, IdleAfter: time.Minute},
 		want: autoscale.Decision{
-			Remove: []autoscale.Removal{{NodeID: "n4", Reason: "idle for 1h0m0s (idle_seconds_before_scaledown=60)"}},
-			Target: 4,
+			Remove: []autoscale.Removal{
+				{NodeID: "n4", Reason: "max_nodes is 2 and the cluster has 5 live node(s)"},
+				{NodeID: "n5", Reason: "max_nodes is 2 and the cluster has 5 live node(s)"},
+			},
+			Target: 3,
 		},
 	},
 	{
@@ -338,5 +343,33 @@ func TestDecide(t *testing.T) {
 				t.Errorf("invariant: %v", err)
 			}
 		})
+	}
+}
+
+func TestDecideMaxNodesLowered(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	idle := func(id string, since time.Duration) autoscale.NodeView {
+		return autoscale.NodeView{ID: id, State: node.Idle, CreatedAt: now.Add(-time.Hour), IdleSince: now.Add(-since)}
+	}
+	o := autoscale.Observed{Nodes: []autoscale.NodeView{
+		idle("n1", time.Second), idle("n2", 2*time.Second), idle("n3", 3*time.Second),
+		{ID: "n4", State: node.Running, Busy: 1, CreatedAt: now.Add(-time.Hour)},
+	}}
+	d := autoscale.Decide(o, autoscale.Policy{MinNodes: 0, MaxNodes: 1, IdleAfter: time.Hour}, now)
+	var got []string
+	for _, r := range d.Remove {
+		got = append(got, r.NodeID)
+		if !strings.Contains(r.Reason, "max_nodes is 1") {
+			t.Errorf("reason %q does not name max_nodes", r.Reason)
+		}
+	}
+	// Three idle nodes over the maximum go at once (oldest idle first); the
+	// busy one stays until it is idle.
+	if want := []string{"n3", "n2", "n1"}; !slices.Equal(got, want) {
+		t.Errorf("removed %v, want %v", got, want)
+	}
+	if d.Target != 1 {
+		t.Errorf("target = %d, want 1", d.Target)
 	}
 }

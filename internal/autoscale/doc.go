@@ -30,12 +30,16 @@
 // When a cut leaves demand unmet, [Decision.Blocked] names every limit that
 // alone would leave it unmet ("max_nodes (2) reached", "quota: 4 vCPUs of
 // standardDv2Family dedicated left, a node needs 8"); the caller shows it as
-// the waiting runs' reason. A compute already over a limit (max_nodes lowered,
-// quota shrunk) is not scaled down for it; it just creates nothing.
+// the waiting runs' reason. A compute already over its quota (quota shrunk)
+// is not scaled down for it; it just creates nothing.
 //
 // # Scaling down
 //
-// An idle node with no attempt on it that has been idle for at least
+// A compute with more live nodes than max_nodes (it was lowered) removes
+// idle free nodes over the maximum at once, oldest-idle first, whatever
+// their idle time and the demand; busy nodes over it go once they are idle.
+//
+// Otherwise, // An idle node with no attempt on it that has been idle for at least
 // idle_seconds_before_scaledown is removed, oldest-idle first (ties by node
 // ID), subject to two floors:
 //

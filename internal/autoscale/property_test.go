@@ -67,6 +67,12 @@ func checkDecision(o autoscale.Observed, p autoscale.Policy, now time.Time, d au
 		bad("wanted %d, Create %d, Blocked %q", wanted, d.Create, d.Blocked)
 	}
 
+	// Nodes over max_nodes (it was lowered) go at once, oldest idle first,
+	// whatever their idle time and the demand.
+	overRemoved := 0
+	if minNodes <= maxNodes {
+		overRemoved = min(max(live-maxNodes, 0), idleFree)
+	}
 	seen := map[string]bool{}
 	for i, r := range d.Remove {
 		n, ok := byID[r.NodeID]
@@ -79,7 +85,7 @@ func checkDecision(o autoscale.Observed, p autoscale.Policy, now time.Time, d au
 			bad("removed %q in state %s", r.NodeID, n.State)
 		case n.Busy != 0:
 			bad("removed %q with %d attempts on it", r.NodeID, n.Busy)
-		case now.Sub(idleStart(n)) < p.IdleAfter:
+		case i >= overRemoved && now.Sub(idleStart(n)) < p.IdleAfter:
 			bad("removed %q idle for %v < %v", r.NodeID, now.Sub(idleStart(n)), p.IdleAfter)
 		case r.Reason == "":
 			bad("removed %q without a reason", r.NodeID)
@@ -93,7 +99,7 @@ func checkDecision(o autoscale.Observed, p autoscale.Policy, now time.Time, d au
 		if live-len(d.Remove) < minNodes {
 			bad("live %d − removed %d < min_nodes %d", live, len(d.Remove), minNodes)
 		}
-		if idleFree-len(d.Remove) < demand {
+		if len(d.Remove) > overRemoved && idleFree-len(d.Remove) < demand {
 			bad("removed %d of %d idle free nodes with demand %d", len(d.Remove), idleFree, demand)
 		}
 		if d.Create > 0 {
