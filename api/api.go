@@ -195,6 +195,8 @@ type RunInput struct {
 	Name   string `json:"name"`
 	Digest string `json:"digest"`
 	Dir    bool   `json:"dir,omitempty"`
+	// FileName is a file input's original name, kept under inputs/NAME/.
+	FileName string `json:"file_name,omitempty"`
 }
 
 // EnvironmentSpec is a run environment: an interpreter, requirements and variables.

@@ -217,3 +217,17 @@ func TestNodeLostWhileServerDown(t *testing.T) {
 		}
 	}
 }
+
+// TestDataDirLocked: a second server on the same data dir is refused,
+// naming the first; after the first is killed -9 a new one starts.
+func TestDataDirLocked(t *testing.T) {
+	dataDir := t.TempDir()
+	addr := freeAddr(t)
+	srv := startServer(t, dataDir, addr)
+	out, err := exec.Command(hangarBin, "server", "--data-dir", dataDir, "--addr", freeAddr(t)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is in use by another hangar server") || !strings.Contains(string(out), "url http://"+addr) {
+		t.Fatalf("second server: %v\n%s", err, out)
+	}
+	srv.kill9()
+	startServer(t, dataDir, addr)
+}

@@ -8,6 +8,8 @@ import argparse
 import json
 import os
 import pickle
+import time
+import urllib.error
 import urllib.request
 
 from sklearn.datasets import load_digits
@@ -16,7 +18,11 @@ from sklearn.model_selection import train_test_split
 
 
 def log_metric(name, value):
-    """Post one metric to the run this script runs as (no-op outside Hangar)."""
+    """Post one metric to the run this script runs as (no-op outside Hangar).
+
+    Retries for up to two minutes while the server is unreachable (say, being
+    restarted): the run itself goes on without it.
+    """
     url, run_id = os.environ.get("HANGAR_URL"), os.environ.get("HANGAR_RUN_ID")
     if not url or not run_id:
         return
@@ -27,7 +33,17 @@ def log_metric(name, value):
         headers={"Authorization": "Bearer " + os.environ["HANGAR_TOKEN"],
                  "Content-Type": "application/json"},
         method="POST")
-    urllib.request.urlopen(req, timeout=30).read()
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(req, timeout=30).read()
+            return
+        except urllib.error.HTTPError:
+            raise  # the server answered: a real error
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def main():

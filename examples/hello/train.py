@@ -3,6 +3,7 @@ import json
 import os
 import sys
 import time
+import urllib.error
 import urllib.request
 
 steps = int(os.environ.get("STEPS", "3"))
@@ -18,5 +19,12 @@ url = f"{os.environ['HANGAR_URL']}/api/v1/workspaces/{os.environ['HANGAR_WORKSPA
 req = urllib.request.Request(url, data=json.dumps({"name": "loss", "value": 0.25}).encode(),
                              headers={"Authorization": "Bearer " + os.environ["HANGAR_TOKEN"],
                                       "Content-Type": "application/json"}, method="POST")
-urllib.request.urlopen(req, timeout=30).read()
+for attempt in range(120):  # the server may be restarting: retry, the run goes on
+    try:
+        urllib.request.urlopen(req, timeout=30).read()
+        break
+    except urllib.error.HTTPError:
+        raise
+    except OSError:
+        time.sleep(1)
 print("done", flush=True)

@@ -325,5 +325,19 @@ func (a *Agent) finalize(at *attempt, code int, reason string, ran bool) {
 		log.Info("server refused the finish report (fenced)")
 	default:
 		log.Error("finish report dropped", keyErr, err)
+		return // keep everything for a later look
+	}
+	a.cleanUp(at)
+}
+
+// cleanUp frees the node's disk once the server has an attempt's outcome:
+// the working dir goes, and the log file is emptied but kept, since its
+// existence is the node's record that the attempt was received.
+func (a *Agent) cleanUp(at *attempt) {
+	if err := os.RemoveAll(at.dir); err != nil {
+		a.log.Warn("remove attempt dir", keyAttempt, at.id, keyErr, err)
+	}
+	if err := os.Truncate(at.logPath, 0); err != nil {
+		a.log.Warn("empty attempt log", keyAttempt, at.id, keyErr, err)
 	}
 }

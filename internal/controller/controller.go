@@ -309,7 +309,7 @@ func (c *Controller) adopt(ctx context.Context, st snapshotState, now time.Time)
 		if n.State == node.Leaving {
 			continue // its removal finishes on the next pass
 		}
-		if err := c.loseNode(ctx, n, node.Unusable, run.ReasonNodeLost, "agent process was gone when the server started", now); err != nil {
+		if err := c.loseNode(ctx, n, node.Unusable, "agent process was gone when the server started", now); err != nil {
 			return err
 		}
 	}
@@ -476,7 +476,7 @@ func (c *Controller) checkNodes(ctx context.Context, st snapshotState, now time.
 				why += " (process alive but unreachable)"
 			}
 		}
-		if err := c.loseNode(ctx, n, node.Unusable, run.ReasonNodeLost, why, now); err != nil {
+		if err := c.loseNode(ctx, n, node.Unusable, why, now); err != nil {
 			return lost, err
 		}
 		lost = true
@@ -484,9 +484,10 @@ func (c *Controller) checkNodes(ctx context.Context, st snapshotState, now time.
 	return lost, nil
 }
 
-// loseNode moves a node to a terminal state (unusable or preempted), ends
-// its attempts with reason and requeues their runs.
-func (c *Controller) loseNode(ctx context.Context, n node.Node, to node.State, reason, why string, now time.Time) error {
+// loseNode moves a node to a terminal state (unusable or preempted) and has
+// the provider stop it; its attempts then end with reason "node lost" or
+// "preempted" and their runs are requeued.
+func (c *Controller) loseNode(ctx context.Context, n node.Node, to node.State, why string, now time.Time) error {
 	ok, err := c.cfg.Store.NodeSetStateIf(ctx, store.NodeSetStateIfParams{ID: n.ID, From: []node.State{node.Preparing, node.Idle, node.Running, node.Leaving}, To: to, Reason: why, Now: now})
 	if err != nil || !ok {
 		return err
@@ -494,6 +495,22 @@ func (c *Controller) loseNode(ctx context.Context, n node.Node, to node.State, r
 	cp, _ := c.cfg.Store.ComputeGetByID(ctx, n.ComputeID)
 	c.event(ctx, n.Workspace, "node", n.ID, cp.Name, eventType(to), fmt.Sprintf("node %s %s: %s", n.ID, to, why), now)
 	c.cfg.Metrics.ScaleEvents.WithLabelValues(cp.Name, string(to)).Inc()
+	// The node's attempts end (and their runs are requeued) only once the
+	// provider has stopped the node (ensureRemoved), so a run never has a
+	// second attempt starting while the first may still be running.
+	n.State = to
+	c.ensureRemoved(n)
+	c.Wake()
+	return nil
+}
+
+// endNodeAttempts ends the live attempts of a node that is gone, with the
+// reason its terminal state implies.
+func (c *Controller) endNodeAttempts(ctx context.Context, n node.Node) error {
+	reason := run.ReasonNodeLost
+	if n.State == node.Preempted {
+		reason = run.ReasonPreempted
+	}
 	attempts, err := c.cfg.Store.AttemptListLive(ctx)
 	if err != nil {
 		return err
@@ -502,13 +519,10 @@ func (c *Controller) loseNode(ctx context.Context, n node.Node, to node.State, r
 		if a.NodeID != n.ID {
 			continue
 		}
-		if err := c.endAttempt(ctx, a, nil, reason, "", now); err != nil {
+		if err := c.endAttempt(ctx, a, nil, reason, "", c.cfg.Clock.Now()); err != nil {
 			return err
 		}
 	}
-	n.State = to
-	c.ensureRemoved(n)
-	c.Wake()
 	return nil
 }
 
@@ -551,6 +565,15 @@ func (c *Controller) ensureRemoved(n node.Node) {
 			delete(c.removing, n.ID)
 			c.mu.Unlock()
 			return
+		}
+		if n.State.Terminal() {
+			if err := c.endNodeAttempts(ctx, n); err != nil {
+				c.log.Error("end attempts of a lost node", "node", n.ID, "err", err)
+				c.mu.Lock()
+				delete(c.removing, n.ID)
+				c.mu.Unlock()
+				return
+			}
 		}
 		if err := c.cfg.Store.NodeEnd(ctx, n.ID, c.cfg.Clock.Now()); err != nil {
 			c.log.Error("end node", "node", n.ID, "err", err)
@@ -994,7 +1017,11 @@ func (c *Controller) assignment(ctx context.Context, r run.Run, a run.Attempt) (
 	env["AZUREML_RUN_ID"] = r.ID
 	var inputs []agentproto.Input
 	for _, in := range r.Inputs {
-		inputs = append(inputs, agentproto.Input{Name: in.Name, Digest: in.Digest, Dir: in.Dir, FileName: in.Name})
+		fileName := in.FileName
+		if fileName == "" {
+			fileName = in.Name
+		}
+		inputs = append(inputs, agentproto.Input{Name: in.Name, Digest: in.Digest, Dir: in.Dir, FileName: fileName})
 	}
 	return agentproto.Assignment{
 		AttemptID:              a.ID,
@@ -1017,12 +1044,24 @@ func (c *Controller) assignment(ctx context.Context, r run.Run, a run.Attempt) (
 // endAttempt ends a live attempt and decides the run's next status.
 // exitCode is nil when the process never reported (node lost, preempted).
 func (c *Controller) endAttempt(ctx context.Context, a run.Attempt, exitCode *int, reason, tail string, now time.Time) error {
-	ok, err := c.cfg.Store.AttemptEndIf(ctx, a.ID, exitCode, reason, now)
+	// One transaction: a crash can never leave the attempt ended and its
+	// run still waiting for it.
+	err := c.cfg.Store.InTx(ctx, func(tx store.Store) error {
+		return c.endAttemptTx(ctx, tx, a, exitCode, reason, tail, now)
+	})
+	if err == nil {
+		c.forgetAttempt(a.NodeID, a.ID)
+	}
+	return err
+}
+
+// endAttemptTx is endAttempt inside tx; it uses only tx.
+func (c *Controller) endAttemptTx(ctx context.Context, tx store.Store, a run.Attempt, exitCode *int, reason, tail string, now time.Time) error {
+	ok, err := tx.AttemptEndIf(ctx, a.ID, exitCode, reason, now)
 	if err != nil || !ok {
 		return err
 	}
-	c.forgetAttempt(a.NodeID, a.ID)
-	r, err := c.cfg.Store.RunGet(ctx, "", a.RunID)
+	r, err := tx.RunGet(ctx, "", a.RunID)
 	if err != nil {
 		return err
 	}
@@ -1030,11 +1069,20 @@ func (c *Controller) endAttempt(ctx context.Context, a run.Attempt, exitCode *in
 		return nil
 	}
 	from := []run.Status{run.Preparing, run.Running, run.Finalizing, run.CancelRequested}
-	set := func(to run.Status, why string, rerr *run.Error) error {
-		_, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: from, To: to, Reason: why, Error: rerr, Now: now})
-		return err
+	event := func(typ, msg string) error {
+		return tx.EventAdd(ctx, store.Event{Workspace: r.Workspace, Kind: "run", Object: r.ID, Compute: r.ComputeName, Type: typ, Message: msg, Time: now})
 	}
-	cp, _ := c.cfg.Store.ComputeGet(ctx, r.Workspace, r.ComputeName)
+	set := func(to run.Status, why string, rerr *run.Error) error {
+		ok, err := tx.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: r.ID, From: from, To: to, Reason: why, Error: rerr, Now: now})
+		if err != nil || !ok || !to.Terminal() {
+			return err
+		}
+		msg := fmt.Sprintf("run %s %s: %s", r.ID, strings.ToLower(string(to)), why)
+		if rerr != nil {
+			msg = fmt.Sprintf("run %s %s: %s", r.ID, strings.ToLower(string(to)), rerr.Message)
+		}
+		return event(string(to), msg)
+	}
 	switch {
 	case r.Status == run.CancelRequested:
 		why := "canceled by user"
@@ -1047,11 +1095,13 @@ func (c *Controller) endAttempt(ctx context.Context, a run.Attempt, exitCode *in
 			return set(run.Failed, reason, &run.Error{Code: "NodeLost", Message: fmt.Sprintf("attempt %d ended: %s; no preemption retries left (max_preemption_retries=%d)", a.Number, reason, r.MaxPreemptionRetries)})
 		}
 		r.PreemptionRetries++
-		if err := c.cfg.Store.RunUpdateCounters(ctx, r); err != nil {
+		if err := tx.RunUpdateCounters(ctx, r); err != nil {
 			return err
 		}
 		why := fmt.Sprintf("requeued: attempt %d on node %s ended (%s); preemption retry %d of %d", a.Number, a.NodeID, reason, r.PreemptionRetries, r.MaxPreemptionRetries)
-		c.event(ctx, r.Workspace, "run", r.ID, cp.Name, "Requeued", why, now)
+		if err := event("Requeued", why); err != nil {
+			return err
+		}
 		return set(run.Queued, why, nil)
 	case reason == run.ReasonTimeout:
 		return set(run.Failed, reason, &run.Error{Code: "RunTimeout", Message: fmt.Sprintf("run exceeded max_run_duration_seconds (%d) and was stopped", r.MaxDurationSeconds), Details: tail})
@@ -1078,11 +1128,13 @@ func (c *Controller) endAttempt(ctx context.Context, a run.Attempt, exitCode *in
 		}
 		if r.Retries < r.MaxRetries {
 			r.Retries++
-			if err := c.cfg.Store.RunUpdateCounters(ctx, r); err != nil {
+			if err := tx.RunUpdateCounters(ctx, r); err != nil {
 				return err
 			}
 			why := fmt.Sprintf("requeued: %s; retry %d of %d", msg, r.Retries, r.MaxRetries)
-			c.event(ctx, r.Workspace, "run", r.ID, cp.Name, "Retry", why, now)
+			if err := event("Retry", why); err != nil {
+				return err
+			}
 			return set(run.Queued, why, nil)
 		}
 		return set(run.Failed, msg, &run.Error{Code: "UserError", Message: msg, Details: tail})
@@ -1215,8 +1267,13 @@ func (c *Controller) AttemptStart(ctx context.Context, nodeID, attemptID string)
 	if !ok {
 		return ErrFenced
 	}
-	_, err = c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: a.RunID, From: []run.Status{run.Preparing}, To: run.Running, Reason: "running on node " + nodeID, Now: now})
-	return err
+	if _, err := c.cfg.Store.RunSetStatusIf(ctx, store.RunSetStatusIfParams{ID: a.RunID, From: []run.Status{run.Preparing}, To: run.Running, Reason: "running on node " + nodeID, Now: now}); err != nil {
+		return err
+	}
+	n, _ := c.cfg.Store.NodeGet(ctx, nodeID)
+	cp, _ := c.cfg.Store.ComputeGetByID(ctx, n.ComputeID)
+	c.event(ctx, n.Workspace, "run", a.RunID, cp.Name, "Started", fmt.Sprintf("run %s attempt %d started on node %s", a.RunID, a.Number, nodeID), now)
+	return nil
 }
 
 // AttemptLogs stores a piece of an attempt's log. An attempt's log is kept
@@ -1341,7 +1398,7 @@ func (c *Controller) Preempt(ctx context.Context, cp compute.Compute, nodeID str
 		return *pick, fmt.Errorf("%w: node %s is %s", errNodeNotLive, pick.ID, pick.State)
 	}
 	now := c.cfg.Clock.Now()
-	if err := c.loseNode(ctx, *pick, node.Preempted, run.ReasonPreempted, "preempted (evicted like a low-priority VM)", now); err != nil {
+	if err := c.loseNode(ctx, *pick, node.Preempted, "preempted (evicted like a low-priority VM)", now); err != nil {
 		return *pick, err
 	}
 	return c.cfg.Store.NodeGet(ctx, pick.ID)

@@ -584,6 +584,7 @@ func TestRunSubmit(t *testing.T) {
 			{"script and command", func(r *api.RunSubmit) { r.Command = "python train.py" }, "command", []string{"not both"}},
 			{"node_count above max_nodes", func(r *api.RunSubmit) { r.NodeCount = 3 }, "node_count", []string{"(3) is more than compute cpu's max_nodes (2)"}},
 			{"node_count negative", func(r *api.RunSubmit) { r.NodeCount = -1 }, "node_count", []string{"must be >= 1"}},
+			{"multi-node not yet", func(r *api.RunSubmit) { r.NodeCount = 2 }, "node_count", []string{"multi-node runs are not supported yet"}},
 			{"beyond quota even when empty", func(r *api.RunSubmit) { r.Compute, r.NodeCount = "cpu-lp", 3 }, "node_count", []string{"need 6 vCPUs", "quota of 4 vCPUs even when the workspace is empty"}},
 			{"node_count on local", func(r *api.RunSubmit) { r.Compute, r.NodeCount = "local", 2 }, "node_count", []string{"must be 1 on the local compute"}},
 			{"HANGAR_ variable", func(r *api.RunSubmit) { r.Env = map[string]string{"HANGAR_TOKEN": "x"} }, "env.HANGAR_TOKEN", []string{"set by Hangar"}},
@@ -621,8 +622,8 @@ func TestRunSubmit(t *testing.T) {
 		t.Run("valid", func(t *testing.T) {
 			for _, r := range []api.RunSubmit{
 				valid(),
-				{Compute: "CPU", Script: "pkg/model.py", SnapshotDigest: digest, NodeCount: 2, Env: map[string]string{"SEED": "1"}},
-				{Compute: "cpu-lp", Command: "python -c 'print(1)'", SnapshotDigest: digest, NodeCount: 2},
+				{Compute: "CPU", Script: "pkg/model.py", SnapshotDigest: digest, NodeCount: 1, Env: map[string]string{"SEED": "1"}},
+				{Compute: "cpu-lp", Command: "python -c 'print(1)'", SnapshotDigest: digest},
 				{Compute: "local", Script: "./train.py", SnapshotDigest: digest},
 			} {
 				got, err := e.admin.RunSubmit(ctx, r)

@@ -234,13 +234,15 @@ func (a *API) runSubmit(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case !inputNameRE.MatchString(in.Name):
 			l.Add(f+".name", "%q must be a letter followed by up to 63 letters, digits or '_'", in.Name)
-		case seenInputs[in.Name]:
-			l.Add(f+".name", "%q is given twice", in.Name)
+		case seenInputs[strings.ToUpper(in.Name)]:
+			l.Add(f+".name", "%q is given twice (input names are case-insensitive: each becomes HANGAR_INPUT_%s)", in.Name, strings.ToUpper(in.Name))
+		case in.FileName != "" && (strings.ContainsAny(in.FileName, "/\\\x00") || in.FileName == "." || in.FileName == ".."):
+			l.Add(f+".file_name", "%q must be a plain file name", in.FileName)
 		case !a.cfg.Blobs.Has(in.Digest):
 			l.Add(f+".digest", "blob %q is not stored; upload it first", in.Digest)
 		}
-		seenInputs[in.Name] = true
-		rn.Inputs = append(rn.Inputs, run.Input{Name: in.Name, Digest: in.Digest, Dir: in.Dir})
+		seenInputs[strings.ToUpper(in.Name)] = true
+		rn.Inputs = append(rn.Inputs, run.Input{Name: in.Name, Digest: in.Digest, Dir: in.Dir, FileName: in.FileName})
 	}
 	// Environment: a registered one by name[:version], or an inline spec.
 	envSpec, envLabel, err := a.resolveEnvironment(ctx, ws, req.Environment, req.EnvironmentSpec, &l)
@@ -355,6 +357,10 @@ func (a *API) checkFits(ctx context.Context, l *problem.List, cp compute.Compute
 	}
 	if rn.NodeCount > cp.MaxNodes {
 		l.AddErr(problem.Field("node_count", "(%d) is more than compute %s's max_nodes (%d)", rn.NodeCount, cp.Name, cp.MaxNodes).WithHint(fmt.Sprintf("hangar compute update %s --max-nodes %d", cp.Name, rn.NodeCount)))
+	} else if rn.NodeCount > 1 {
+		// Refused rather than silently run on one node: multi-node runs
+		// (distributed training) come with the containers issue.
+		l.Add("node_count", "(%d) multi-node runs are not supported yet; use node_count 1", rn.NodeCount)
 	}
 	size, ok := a.cfg.Catalog.Lookup(cp.VMSize)
 	if !ok {
@@ -378,7 +384,7 @@ func toAPIRun(r run.Run, attempts []run.Attempt) api.Run {
 		Attempts: []api.Attempt{},
 	}
 	for _, in := range r.Inputs {
-		out.Inputs = append(out.Inputs, api.RunInput{Name: in.Name, Digest: in.Digest, Dir: in.Dir})
+		out.Inputs = append(out.Inputs, api.RunInput{Name: in.Name, Digest: in.Digest, Dir: in.Dir, FileName: in.FileName})
 	}
 	if r.Error != nil {
 		out.Error = &api.RunError{Code: r.Error.Code, Message: r.Error.Message, Details: r.Error.Details}

@@ -81,6 +81,8 @@ type Input struct {
 	Digest string `json:"digest"`
 	// Dir is true when the input is a folder (stored as a tar).
 	Dir bool `json:"dir"`
+	// FileName is a file input's original name (kept under inputs/NAME/).
+	FileName string `json:"file_name,omitempty"`
 }
 
 // Error describes why a run failed, for users.

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +125,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	lock, previous, err := lockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	catalog := vmsize.Builtin()
 	if s.cfg.VMSizesFile != "" {
 		if catalog, err = vmsize.Load(s.cfg.VMSizesFile); err != nil {
@@ -149,6 +155,12 @@ func (s *Server) Run(ctx context.Context) error {
 	s.url = url
 	s.mu.Unlock()
 
+	if err := lock.Truncate(0); err == nil {
+		_, _ = lock.WriteAt([]byte(fmt.Sprintf("pid %d\nurl %s\n", os.Getpid(), url)), 0)
+	}
+	if old := lockedURL(previous); old != "" && old != url {
+		s.log.Warn("the server's address changed: nodes started before dial the old one and will be marked unusable after 20 s; restart on the old address to keep them", "old_url", old, "url", url)
+	}
 	if err := s.bootstrap(ctx, st, dataDir); err != nil {
 		ln.Close()
 		return err
@@ -299,4 +311,33 @@ func redactURL(u string) string {
 		return u[:scheme+3] + user + ":***" + u[at:]
 	}
 	return u
+}
+
+// lockDataDir takes an exclusive lock on DATA/server.lock so two servers
+// never share a data dir (the kernel drops the lock when the process dies,
+// even by kill -9). It returns the lock file and what the previous server
+// wrote in it.
+func lockDataDir(dataDir string) (*os.File, string, error) {
+	path := filepath.Join(dataDir, "server.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, "", fmt.Errorf("open %s: %w", path, err)
+	}
+	previous, _ := io.ReadAll(f)
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		holder := strings.ReplaceAll(strings.TrimSpace(string(previous)), "\n", ", ")
+		return nil, "", fmt.Errorf("data dir %s is in use by another hangar server (%s); stop it, or give this one another --data-dir", dataDir, holder)
+	}
+	return f, string(previous), nil
+}
+
+// lockedURL reads the url line of a lock file's content.
+func lockedURL(content string) string {
+	for _, line := range strings.Split(content, "\n") {
+		if u, ok := strings.CutPrefix(line, "url "); ok {
+			return strings.TrimSpace(u)
+		}
+	}
+	return ""
 }

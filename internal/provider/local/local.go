@@ -222,6 +222,10 @@ func (p *Provider) Preempt(ctx context.Context, handle string, grace time.Durati
 	if err := p.stop(ctx, h, grace); err != nil {
 		return err
 	}
+	// An evicted VM's disk is gone too.
+	if err := os.RemoveAll(h.Dir); err != nil {
+		return fmt.Errorf("local: remove node dir %s: %w", h.Dir, err)
+	}
 	p.log.InfoContext(ctx, "node preempted", "node_id", h.Node)
 	return nil
 }

@@ -124,7 +124,9 @@ func TestDeleteKillsAgentIgnoringSIGTERMAndRemovesDir(t *testing.T) {
 	}
 }
 
-func TestPreemptKeepsDir(t *testing.T) {
+// TestPreemptRemovesDir: an evicted node leaves nothing on disk, as an
+// evicted cloud VM's disk is gone (the run's outputs were uploaded).
+func TestPreemptRemovesDir(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t.TempDir())(t)
 	handle, err := p.Create(t.Context(), provider.Spec{NodeID: "n-preempt", ServerURL: "http://127.0.0.1:1"})
@@ -135,8 +137,11 @@ func TestPreemptKeepsDir(t *testing.T) {
 	if err := p.Preempt(t.Context(), handle, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(parse(t, handle).Dir, "agent.log")); err != nil {
-		t.Errorf("node dir after Preempt: %v", err)
+	if _, err := os.Stat(parse(t, handle).Dir); !os.IsNotExist(err) {
+		t.Errorf("node dir after Preempt: %v; want it gone", err)
+	}
+	if ok, err := p.Alive(t.Context(), handle); err != nil || ok {
+		t.Errorf("Alive after Preempt = %v, %v", ok, err)
 	}
 }
 
