@@ -255,28 +255,34 @@ func TestLoadSettings(t *testing.T) {
 	}{
 		{name: "defaults", want: Settings{URL: DefaultURL, Workspace: DefaultWorkspace}},
 		{name: "home file", files: map[string]any{"home/.hangar/config.json": homeFile},
-			want: Settings{URL: "http://home:1", Token: "home-tok", Workspace: "home-ws", File: "home/.hangar/config.json"}},
+			want: Settings{URL: "http://home:1", Token: "home-tok", Workspace: "home-ws", File: "home/.hangar/config.json",
+				URLFrom: "home/.hangar/config.json", TokenFrom: "home/.hangar/config.json", WorkspaceFrom: "home/.hangar/config.json"}},
 		{name: "cwd .hangar before home", files: map[string]any{
 			"home/.hangar/config.json": homeFile,
 			"cwd/.hangar/config.json":  Settings{URL: "http://cwd:1", Token: "cwd-tok"},
-		}, want: Settings{URL: "http://cwd:1", Token: "cwd-tok", Workspace: DefaultWorkspace, File: "cwd/.hangar/config.json"}},
+		}, want: Settings{URL: "http://cwd:1", Token: "cwd-tok", Workspace: DefaultWorkspace, File: "cwd/.hangar/config.json",
+			URLFrom: "cwd/.hangar/config.json", TokenFrom: "cwd/.hangar/config.json"}},
 		{name: "cwd config.json first", files: map[string]any{
 			"cwd/config.json":         Settings{URL: "http://top:1", Token: "top-tok"},
 			"cwd/.hangar/config.json": Settings{URL: "http://cwd:1", Token: "cwd-tok"},
-		}, want: Settings{URL: "http://top:1", Token: "top-tok", Workspace: DefaultWorkspace, File: "cwd/config.json"}},
+		}, want: Settings{URL: "http://top:1", Token: "top-tok", Workspace: DefaultWorkspace, File: "cwd/config.json",
+			URLFrom: "cwd/config.json", TokenFrom: "cwd/config.json"}},
 		{name: "someone else's config.json is skipped", files: map[string]any{
 			"cwd/config.json":          map[string]any{"compilerOptions": map[string]any{}},
 			"home/.hangar/config.json": homeFile,
-		}, want: Settings{URL: "http://home:1", Token: "home-tok", Workspace: "home-ws", File: "home/.hangar/config.json"}},
+		}, want: Settings{URL: "http://home:1", Token: "home-tok", Workspace: "home-ws", File: "home/.hangar/config.json",
+			URLFrom: "home/.hangar/config.json", TokenFrom: "home/.hangar/config.json", WorkspaceFrom: "home/.hangar/config.json"}},
 		{name: "env wins per field", env: map[string]string{EnvToken: "env-tok", EnvWorkspace: "env-ws"},
 			files: map[string]any{"home/.hangar/config.json": homeFile},
-			want:  Settings{URL: "http://home:1", Token: "env-tok", Workspace: "env-ws", File: "home/.hangar/config.json"}},
+			want: Settings{URL: "http://home:1", Token: "env-tok", Workspace: "env-ws", File: "home/.hangar/config.json",
+				URLFrom: "home/.hangar/config.json", TokenFrom: EnvToken, WorkspaceFrom: EnvWorkspace}},
 		{name: "same URL keeps the file's token", env: map[string]string{EnvURL: "http://home:1/"},
 			files: map[string]any{"home/.hangar/config.json": homeFile},
-			want:  Settings{URL: "http://home:1/", Token: "home-tok", Workspace: "home-ws", File: "home/.hangar/config.json"}},
+			want: Settings{URL: "http://home:1/", Token: "home-tok", Workspace: "home-ws", File: "home/.hangar/config.json",
+				URLFrom: EnvURL, TokenFrom: "home/.hangar/config.json", WorkspaceFrom: "home/.hangar/config.json"}},
 		{name: "another URL never gets the file's token", env: map[string]string{EnvURL: "http://other:1"},
 			files: map[string]any{"home/.hangar/config.json": homeFile},
-			want:  Settings{URL: "http://other:1", Workspace: DefaultWorkspace}},
+			want:  Settings{URL: "http://other:1", Workspace: DefaultWorkspace, URLFrom: EnvURL}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,8 +295,10 @@ func TestLoadSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.File != "" {
-				got.File, _ = filepath.Rel(root, got.File)
+			for _, p := range []*string{&got.File, &got.URLFrom, &got.TokenFrom, &got.WorkspaceFrom} {
+				if filepath.IsAbs(*p) {
+					*p, _ = filepath.Rel(root, *p)
+				}
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got)\n%s", diff)

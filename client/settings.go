@@ -32,6 +32,13 @@ type Settings struct {
 	Workspace string `json:"workspace,omitempty"`
 	// File is the config file the settings were read from ("" when none).
 	File string `json:"-"`
+	// URLFrom, TokenFrom and WorkspaceFrom say where each setting came
+	// from: its environment variable (EnvURL, EnvToken, EnvWorkspace) or
+	// the config File. "" means the default applies (for the token: there
+	// is none). LoadSettings sets them; SaveSettings does not write them.
+	URLFrom       string `json:"-"`
+	TokenFrom     string `json:"-"`
+	WorkspaceFrom string `json:"-"`
 }
 
 // Client returns a client for s.
@@ -93,6 +100,7 @@ func loadSettings(getenv func(string) string, cwd, home string) (Settings, error
 			continue
 		}
 		s = fileS
+		s.URLFrom, s.TokenFrom, s.WorkspaceFrom = fromFile(s.URL, s.File), fromFile(s.Token, s.File), fromFile(s.Workspace, s.File)
 		break
 	}
 	if v := getenv(EnvURL); v != "" {
@@ -101,13 +109,13 @@ func loadSettings(getenv func(string) string, cwd, home string) (Settings, error
 			// to this one.
 			s = Settings{}
 		}
-		s.URL = v
+		s.URL, s.URLFrom = v, EnvURL
 	}
 	if v := getenv(EnvToken); v != "" {
-		s.Token = v
+		s.Token, s.TokenFrom = v, EnvToken
 	}
 	if v := getenv(EnvWorkspace); v != "" {
-		s.Workspace = v
+		s.Workspace, s.WorkspaceFrom = v, EnvWorkspace
 	}
 	if s.URL == "" {
 		s.URL = DefaultURL
@@ -117,6 +125,19 @@ func loadSettings(getenv func(string) string, cwd, home string) (Settings, error
 	}
 	return s, nil
 }
+
+// fromFile is the source of a setting read from file: the file when the
+// setting is there, else "".
+func fromFile(v, file string) string {
+	if v == "" {
+		return ""
+	}
+	return file
+}
+
+// SameURL reports whether two server URLs name the same server, ignoring a
+// trailing slash and a trailing /api/v1.
+func SameURL(a, b string) bool { return normalizeURL(a) == normalizeURL(b) }
 
 func normalizeURL(u string) string {
 	return strings.TrimSuffix(strings.TrimRight(u, "/"), "/api/"+api.Version)

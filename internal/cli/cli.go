@@ -1,7 +1,8 @@
 // Package cli is the hangar command line: the command tree, its flags, and
 // how results and errors are shown. Results go to stdout (a table, or with
 // -o json|yaml exactly the API documents); progress and messages go to
-// stderr. Exit codes: 0 ok, 1 error, 2 usage error.
+// stderr. Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted while
+// following a run (which goes on on the server).
 //
 // The CLI speaks to the server only through package client, like every
 // other client; `hangar server` and `hangar agent` hand over to
@@ -17,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +34,10 @@ const (
 	ExitOK    = 0
 	ExitError = 1
 	ExitUsage = 2
+	// ExitInterrupted is the exit code of a command stopped by Ctrl-C while
+	// it followed something that goes on on the server (128 + SIGINT, as
+	// shells report it).
+	ExitInterrupted = 130
 )
 
 // Main runs the hangar command with args (without the program name),
@@ -58,9 +64,20 @@ type app struct {
 	now          func() time.Time
 	// pollInterval is how often long operations poll for progress.
 	pollInterval time.Duration
+	// followGiveUp is how long a follow (run logs -f, --stream, service
+	// logs -f) keeps retrying a server it reached before and then lost.
+	followGiveUp time.Duration
 
 	settings *client.Settings
 	cl       *client.Client
+	// tokenFrom says where the token sent came from, for the hint of a
+	// 401: an environment variable, a config file or a flag; "" before
+	// the settings are resolved.
+	tokenFrom string
+	// flagFor maps an API field to the flag the user typed for it, for the
+	// fields whose names differ (vcpus_limit is --vcpus). Commands that
+	// have such flags set it; nil maps nothing.
+	flagFor func(field string) (flag string, ok bool)
 }
 
 func newApp(stdout, stderr io.Writer) *app {
@@ -71,6 +88,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		loadSettings: client.LoadSettings,
 		now:          time.Now,
 		pollInterval: 250 * time.Millisecond,
+		followGiveUp: 60 * time.Second,
 	}
 }
 
@@ -96,6 +114,10 @@ func (a *app) client() (*client.Client, error) {
 		return nil, err
 	}
 	a.settings = &s
+	a.tokenFrom = s.TokenFrom
+	if s.Token == "" {
+		a.tokenFrom = noToken
+	}
 	a.cl = s.Client(client.WithUserAgent("hangar-cli/" + clientVersion()))
 	return a.cl, nil
 }
@@ -131,6 +153,26 @@ func (e fieldErrors) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// hintError is an error with a command to try, shown as "Error: <err>"
+// and "Try: <hint>".
+type hintError struct {
+	Err  error
+	Hint string
+}
+
+func (e *hintError) Error() string { return e.Err.Error() }
+func (e *hintError) Unwrap() error { return e.Err }
+
+// interruptedError ends a command stopped by Ctrl-C while something goes on
+// on the server: it says so, and how to pick it up again (exit 130). With
+// What empty it says nothing (Ctrl-C was the way to stop).
+type interruptedError struct {
+	What string // "run run-x goes on on the server"
+	Hint string // "hangar run logs run-x -f"
+}
+
+func (e *interruptedError) Error() string { return "interrupted: " + e.What }
+
 // errSilent ends the command with exit 1 after it has already said why.
 var errSilent = errors.New("command failed")
 
@@ -149,11 +191,23 @@ func (a *app) report(cmd *cobra.Command, err error) int {
 	if errors.Is(err, errSilent) {
 		return ExitError
 	}
+	var interrupted *interruptedError
+	if errors.As(err, &interrupted) {
+		if interrupted.What != "" {
+			fmt.Fprintf(a.stderr, "Interrupted: %s\n", interrupted.What)
+			fmt.Fprintf(a.stderr, "Try: %s\n", interrupted.Hint)
+		}
+		return ExitInterrupted
+	}
 	var unreachable *client.UnreachableError
 	var apiErr *api.Error
 	var fe *fieldError
 	var fes fieldErrors
+	var he *hintError
 	switch {
+	case errors.As(err, &he):
+		fmt.Fprintf(a.stderr, "Error: %s\n", he.Err)
+		fmt.Fprintf(a.stderr, "Try: %s\n", he.Hint)
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(a.stderr, "Error: interrupted")
 	case errors.As(err, &unreachable):
@@ -177,14 +231,15 @@ func (a *app) report(cmd *cobra.Command, err error) int {
 }
 
 // printAPIError prints one "Error:" line per problem (the server reports
-// every invalid field at once) and the hint.
+// every invalid field at once), each field named as the user gave it, and
+// the hint.
 func (a *app) printAPIError(e *api.Error) {
 	if len(e.Details) > 0 {
 		for _, d := range e.Details {
-			fmt.Fprintf(a.stderr, "Error: %s\n", d.Error())
+			fmt.Fprintf(a.stderr, "Error: %s\n", a.problem(d))
 		}
 	} else {
-		fmt.Fprintf(a.stderr, "Error: %s\n", e.Error())
+		fmt.Fprintf(a.stderr, "Error: %s\n", a.problem(e))
 	}
 	hint := e.Hint
 	if hint == "" {
@@ -195,12 +250,50 @@ func (a *app) printAPIError(e *api.Error) {
 			}
 		}
 	}
-	if hint == "" && e.Status == 401 {
-		hint = "hangar login --url URL --token-file FILE (or set HANGAR_TOKEN)"
+	if e.Status == 401 {
+		// The CLI knows better than the server where the token came from.
+		hint = a.unauthorizedHint()
 	}
 	if hint != "" {
 		fmt.Fprintf(a.stderr, "Try: %s\n", hint)
 	}
+}
+
+// problem is one API problem as "field: message", the field renamed to the
+// flag the user typed when the command maps it.
+func (a *app) problem(e *api.Error) string {
+	field := e.Field
+	if a.flagFor != nil && field != "" {
+		if f, ok := a.flagFor(field); ok {
+			field = f
+		}
+	}
+	if field == "" {
+		return e.Message
+	}
+	return field + ": " + e.Message
+}
+
+// noToken is app.tokenFrom when the settings hold no token.
+const noToken = "(none)"
+
+// unauthorizedHint says where the refused token came from and what to do.
+func (a *app) unauthorizedHint() string {
+	const login = "hangar login --url URL --token-file FILE"
+	switch src := a.tokenFrom; {
+	case src == "":
+		return login + " (or set HANGAR_TOKEN)"
+	case src == noToken:
+		return login + " (no token was sent: none is set in HANGAR_TOKEN or a config file)"
+	case src == client.EnvToken:
+		return "check HANGAR_TOKEN (the token sent comes from it), or unset it and run " + login
+	case strings.HasPrefix(src, "--"):
+		return "check " + src + " (a local server's admin token is in DATA_DIR/admin-token)"
+	}
+	if home, err := client.ConfigFile(); err == nil && home != a.tokenFrom {
+		return fmt.Sprintf("fix or remove %s: the token sent comes from it, and it takes precedence over %s, which hangar login writes", a.tokenFrom, home)
+	}
+	return fmt.Sprintf("%s (the token sent comes from %s)", login, a.tokenFrom)
 }
 
 // unreachableCause names the cause of a failed connection, except the
@@ -246,6 +339,9 @@ the config file written by "hangar login".`,
 			// check them here so that they count as usage errors.
 			if err := cmd.ValidateRequiredFlags(); err != nil {
 				return &usageError{msg: err.Error()}
+			}
+			if err := checkFlagGroups(cmd); err != nil {
+				return err
 			}
 			if err := cmd.ValidateFlagGroups(); err != nil {
 				return &usageError{msg: err.Error()}
@@ -322,6 +418,86 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usagef("unexpected argument %q (%s takes none)", args[0], cmd.CommandPath())
 	}
 	return nil
+}
+
+// flagMap makes an app.flagFor from a map of API fields to flags.
+func flagMap(m map[string]string) func(string) (string, bool) {
+	return func(field string) (string, bool) {
+		f, ok := m[field]
+		return f, ok
+	}
+}
+
+// Annotations of cobra commands holding flag groups, one group per line
+// (flag names separated by spaces).
+const (
+	annotExclusive   = "hangar/exclusive"
+	annotOneRequired = "hangar/one-required"
+)
+
+// markExclusive is cmd.MarkFlagsMutuallyExclusive (which also guides shell
+// completion), reported in plain words: "give --a or --b, not both".
+func markExclusive(cmd *cobra.Command, flags ...string) {
+	cmd.MarkFlagsMutuallyExclusive(flags...)
+	annotate(cmd, annotExclusive, flags)
+}
+
+// markOneRequired is cmd.MarkFlagsOneRequired, reported in plain words:
+// "give --a or --b".
+func markOneRequired(cmd *cobra.Command, flags ...string) {
+	cmd.MarkFlagsOneRequired(flags...)
+	annotate(cmd, annotOneRequired, flags)
+}
+
+func annotate(cmd *cobra.Command, key string, flags []string) {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	if cmd.Annotations[key] != "" {
+		cmd.Annotations[key] += "\n"
+	}
+	cmd.Annotations[key] += strings.Join(flags, " ")
+}
+
+// checkFlagGroups checks the groups of markExclusive and markOneRequired,
+// returning a usage error in plain words.
+func checkFlagGroups(cmd *cobra.Command) error {
+	changed := cmd.Flags().Changed
+	for _, g := range strings.Split(cmd.Annotations[annotOneRequired], "\n") {
+		flags := strings.Fields(g)
+		if len(flags) > 0 && !slices.ContainsFunc(flags, changed) {
+			return usagef("give %s", flagList(flags, "or"))
+		}
+	}
+	for _, g := range strings.Split(cmd.Annotations[annotExclusive], "\n") {
+		flags := strings.Fields(g)
+		var set []string
+		for _, f := range flags {
+			if changed(f) {
+				set = append(set, f)
+			}
+		}
+		switch {
+		case len(set) < 2:
+		case len(flags) == 2:
+			return usagef("give %s, not both", flagList(flags, "or"))
+		default:
+			return usagef("give only one of %s, not %s", flagList(flags, "or"), flagList(set, "and"))
+		}
+	}
+	return nil
+}
+
+// flagList writes flag names as "--a, --b or --c".
+func flagList(flags []string, conj string) string {
+	dashed := make([]string, len(flags))
+	for i, f := range flags {
+		dashed[i] = "--" + f
+	}
+	if len(dashed) == 1 {
+		return dashed[0]
+	}
+	return strings.Join(dashed[:len(dashed)-1], ", ") + " " + conj + " " + dashed[len(dashed)-1]
 }
 
 // progress writes progress text to stderr.

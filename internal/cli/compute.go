@@ -69,7 +69,7 @@ exits 1 if it failed. --no-wait returns at once.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := buildComputeSpec(args, f, cmd.Flags().Changed)
+			spec, err := a.buildComputeSpec(args, f, cmd.Flags().Changed)
 			if err != nil {
 				return err
 			}
@@ -94,10 +94,13 @@ exits 1 if it failed. --no-wait returns at once.`,
 
 // buildComputeSpec turns the arguments and the flags the user set into the
 // create body. Flags not set are left out so the server applies defaults.
-func buildComputeSpec(args []string, f computeFlags, changed func(string) bool) (api.ComputeSpec, error) {
+//
+// The file may be what "compute show -o yaml" printed: its read-only
+// fields (status, cost, …) are ignored, with a note on stderr.
+func (a *app) buildComputeSpec(args []string, f computeFlags, changed func(string) bool) (api.ComputeSpec, error) {
 	var spec api.ComputeSpec
 	if f.file != "" {
-		if err := decodeFile(f.file, &spec); err != nil {
+		if err := a.decodeFile(f.file, &spec, api.Compute{}); err != nil {
 			return spec, err
 		}
 		spec.Type = canonicalKind(spec.Type)

@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hangar-ml/hangar/api"
+	"github.com/hangar-ml/hangar/client"
 )
 
 func (a *app) environmentCmd() *cobra.Command {
@@ -41,7 +45,7 @@ file's name. Runs use it with --environment NAME or NAME:VERSION.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var spec api.EnvironmentSpec
-			if err := decodeFile(file, &spec); err != nil {
+			if err := a.decodeFile(file, &spec, api.Environment{}); err != nil {
 				return err
 			}
 			if cmd.Flags().Changed("name") {
@@ -99,7 +103,13 @@ func (a *app) environmentShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, err := cl.EnvironmentGet(cmd.Context(), args[0], version)
+			ctx, name := cmd.Context(), args[0]
+			e, err := cl.EnvironmentGet(ctx, name, version)
+			if client.IsNotFound(err) {
+				if msg, latest, ok := missingVersion(ctx, cl, name, version); ok {
+					return &hintError{Err: errors.New(msg), Hint: fmt.Sprintf("hangar environment show %s --version %d", name, latest)}
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -129,6 +139,49 @@ func environmentDetail(w io.Writer, e *api.Environment) {
 	if len(e.Variables) > 0 {
 		kv.add("Variables", sortedKV(e.Variables))
 	}
+}
+
+// splitEnvironmentRef splits a registered environment's NAME or
+// NAME:VERSION; ok is false for "" and for a version that is not a
+// positive number (left for the server to refuse).
+func splitEnvironmentRef(ref string) (name string, version int, ok bool) {
+	name, v, hasVersion := strings.Cut(ref, ":")
+	if name == "" {
+		return "", 0, false
+	}
+	if !hasVersion {
+		return name, 0, true
+	}
+	version, err := strconv.Atoi(v)
+	if err != nil || version < 1 {
+		return "", 0, false
+	}
+	return name, version, true
+}
+
+// missingVersion explains a 404 for version of environment name when the
+// environment exists in other versions: the message lists them, and latest
+// is the newest. ok is false when that is not the case (or the list fails:
+// the caller's error stands).
+func missingVersion(ctx context.Context, cl *client.Client, name string, version int) (msg string, latest int, ok bool) {
+	if version < 1 {
+		return "", 0, false
+	}
+	es, err := cl.EnvironmentList(ctx)
+	if err != nil {
+		return "", 0, false
+	}
+	var versions []string
+	for _, e := range es {
+		if e.Name == name {
+			versions = append(versions, strconv.Itoa(e.Version))
+			latest = max(latest, e.Version)
+		}
+	}
+	if len(versions) == 0 {
+		return "", 0, false
+	}
+	return fmt.Sprintf("version %d of environment %s does not exist; its versions: %s", version, name, strings.Join(versions, ", ")), latest, true
 }
 
 // keyCol renders a key column cell: "Key:" or empty for a continuation line.

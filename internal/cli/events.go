@@ -16,8 +16,8 @@ func (a *app) eventsCmd() *cobra.Command {
 		Short: "List recent events (scale-ups, scale-downs, preemptions, run changes) with their reasons",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if limit < 0 {
-				return usagef("--limit must be >= 0, not %d", limit)
+			if limit < 1 || limit > 1000 {
+				return usagef("--limit must be between 1 and 1000, not %d", limit)
 			}
 			cl, err := a.client()
 			if err != nil {

@@ -31,6 +31,7 @@ win over the file. The token file of a local server is DATA_DIR/admin-token;
 				return &fieldError{Field: "--token-file", Err: err}
 			}
 			s.Token = tok
+			a.tokenFrom = "--token-file " + tokenFile
 			if s.Workspace == "" {
 				s.Workspace = client.DefaultWorkspace
 			}
@@ -52,6 +53,16 @@ win over the file. The token file of a local server is DATA_DIR/admin-token;
 				return err
 			}
 			a.progress("Logged in to %s (workspace %s); settings saved in %s\n", cl.BaseURL(), s.Workspace, path)
+			// Resolve the settings as every later command will: a config
+			// file found first or a HANGAR_* variable may hide this login.
+			got, err := a.loadSettings()
+			if err != nil {
+				a.progress("Warning: later commands will fail: %v\n", err)
+				return nil
+			}
+			for _, w := range shadowed(s, path, got) {
+				a.progress("Warning: %s\n", w)
+			}
 			return nil
 		},
 	}
@@ -62,6 +73,68 @@ win over the file. The token file of a local server is DATA_DIR/admin-token;
 	_ = cmd.MarkFlagRequired("url")
 	_ = cmd.MarkFlagRequired("token-file")
 	return cmd
+}
+
+// shadowed explains why the settings later commands resolve (got) differ
+// from the ones login saved in path: one sentence per environment variable
+// or config file that takes precedence. None when they agree.
+func shadowed(saved client.Settings, path string, got client.Settings) []string {
+	type diff struct{ setting, value, from string }
+	var diffs []diff
+	if !client.SameURL(got.URL, saved.URL) {
+		diffs = append(diffs, diff{"url", got.URL, got.URLFrom})
+	}
+	if got.Token != saved.Token {
+		diffs = append(diffs, diff{"token", "", got.TokenFrom})
+	}
+	if got.Workspace != saved.Workspace {
+		diffs = append(diffs, diff{"workspace", got.Workspace, got.WorkspaceFrom})
+	}
+	var out []string
+	done := map[string]bool{}
+	for i := range diffs {
+		if diffs[i].from == "" && got.File != "" {
+			// The file that won lacks the setting, so the default applies.
+			diffs[i].from = got.File
+		}
+	}
+	for _, d := range diffs {
+		if done[d.from] {
+			continue
+		}
+		done[d.from] = true
+		switch d.from {
+		case client.EnvURL, client.EnvToken, client.EnvWorkspace:
+			what := d.setting
+			if d.value != "" {
+				what += " " + d.value
+			}
+			out = append(out, fmt.Sprintf("%s is set, and later commands use its %s rather than the %s just saved; unset %s to use this login", d.from, what, d.setting, d.from))
+		case "":
+			// No config file was read: HANGAR_URL names another server
+			// (said already), or the home directory is not the same.
+			if len(out) == 0 {
+				out = append(out, fmt.Sprintf("later commands do not read %s", path))
+			}
+		default:
+			var settings []string
+			for _, e := range diffs {
+				if e.from == d.from {
+					settings = append(settings, e.setting)
+				}
+			}
+			out = append(out, fmt.Sprintf("%s takes precedence over %s, so later commands use another %s; remove it (or run hangar from another directory) to use this login", d.from, path, andList(settings)))
+		}
+	}
+	return out
+}
+
+// andList joins words as "a, b and c".
+func andList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
 // readToken reads a token from a file (or stdin for "-"), trimming spaces.

@@ -248,6 +248,8 @@ would land outside DIR are refused.`,
 			}
 			if dir == "" {
 				dir = filepath.Join(m.Name, strconv.Itoa(m.Version))
+			} else if err := checkOutputDir(dir); err != nil {
+				return err
 			}
 			rc, err := cl.ModelFiles(ctx, m.Name, m.Version)
 			if err != nil {
@@ -255,7 +257,7 @@ would land outside DIR are refused.`,
 			}
 			defer rc.Close()
 			if err := snapshot.MergeTree(rc, dir); err != nil {
-				return err
+				return outputDirError(dir, err)
 			}
 			res := modelDownload{Name: m.Name, Version: m.Version, OutputDir: dir, Files: []string{}}
 			err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

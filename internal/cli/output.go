@@ -167,20 +167,20 @@ func sortedKV(m map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
-// byteSize renders n bytes in decimal units ("512 B", "3.4 kB", "12 MB").
+// byteSize renders n bytes in binary units with one decimal ("512 B",
+// "3.4 KB", "412.3 MB"; 1 MB = 1024 KB = 1024² bytes), as the snapshot
+// limits are given and as their messages render sizes, so that an upload's
+// size and the 300 MB limit compare.
 func byteSize(n int64) string {
-	const unit = 1000
+	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}
 	f := float64(n)
-	for _, u := range []string{"kB", "MB", "GB", "TB"} {
+	for _, u := range []string{"KB", "MB", "GB", "TB"} {
 		f /= unit
 		if f < unit || u == "TB" {
-			if f < 10 {
-				return fmt.Sprintf("%.1f %s", f, u)
-			}
-			return fmt.Sprintf("%.0f %s", f, u)
+			return fmt.Sprintf("%.1f %s", f, u)
 		}
 	}
 	return strconv.FormatInt(n, 10) + " B"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,7 +44,7 @@ func TestShortDuration(t *testing.T) {
 
 func TestByteSizeAndMoney(t *testing.T) {
 	t.Parallel()
-	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 3400: "3.4 kB", 12_000_000: "12 MB", 300 << 20: "315 MB"} {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KB", 3482: "3.4 KB", 12 << 20: "12.0 MB", 300 << 20: "300.0 MB", 300<<20 + 1: "300.0 MB", 3 << 30: "3.0 GB"} {
 		if got := byteSize(n); got != want {
 			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
 		}
@@ -137,6 +138,7 @@ func TestReport(t *testing.T) {
 	tests := []struct {
 		name       string
 		err        error
+		tokenFrom  string
 		notStarted bool
 		wantCode   int
 		wantErr    string
@@ -152,6 +154,25 @@ func TestReport(t *testing.T) {
 			wantErr: "Error: a: x\nError: b: y\nTry: h\n"},
 		{name: "unauthorized", err: &api.Error{Code: "Unauthorized", Message: "unknown token", Status: 401}, wantCode: 1,
 			wantErr: "Error: unknown token\nTry: hangar login --url URL --token-file FILE (or set HANGAR_TOKEN)\n"},
+		{name: "unauthorized, token from HANGAR_TOKEN", tokenFrom: "HANGAR_TOKEN",
+			err: &api.Error{Code: "Unauthorized", Message: "unknown token", Hint: "check HANGAR_TOKEN or run hangar login again", Status: 401}, wantCode: 1,
+			wantErr: "Error: unknown token\nTry: check HANGAR_TOKEN (the token sent comes from it), or unset it and run hangar login --url URL --token-file FILE\n"},
+		{name: "unauthorized, token from a file that hides the one login writes", tokenFrom: "/work/.hangar/config.json",
+			err: &api.Error{Code: "Unauthorized", Message: "unknown token", Hint: "check HANGAR_TOKEN or run hangar login again", Status: 401}, wantCode: 1,
+			wantErr: "Error: unknown token\nTry: fix or remove /work/.hangar/config.json: the token sent comes from it, and it takes precedence over HOME/.hangar/config.json, which hangar login writes\n"},
+		{name: "unauthorized, token from the file login writes", tokenFrom: "HOME/.hangar/config.json",
+			err: &api.Error{Code: "Unauthorized", Message: "unknown token", Status: 401}, wantCode: 1,
+			wantErr: "Error: unknown token\nTry: hangar login --url URL --token-file FILE (the token sent comes from HOME/.hangar/config.json)\n"},
+		{name: "unauthorized, no token", tokenFrom: noToken,
+			err: &api.Error{Code: "Unauthorized", Message: "missing bearer token", Status: 401}, wantCode: 1,
+			wantErr: "Error: missing bearer token\nTry: hangar login --url URL --token-file FILE (no token was sent: none is set in HANGAR_TOKEN or a config file)\n"},
+		{name: "unauthorized at login", tokenFrom: "--token-file tok",
+			err: &api.Error{Code: "Unauthorized", Message: "unknown token", Status: 401}, wantCode: 1,
+			wantErr: "Error: unknown token\nTry: check --token-file tok (a local server's admin token is in DATA_DIR/admin-token)\n"},
+		{name: "address in use", err: &hintError{Err: errors.New("listen on :1: address already in use"), Hint: "stop it"}, wantCode: 1,
+			wantErr: "Error: listen on :1: address already in use\nTry: stop it\n"},
+		{name: "interrupted while following", err: &interruptedError{What: "run r goes on on the server", Hint: "hangar run logs r -f"}, wantCode: 130,
+			wantErr: "Interrupted: run r goes on on the server\nTry: hangar run logs r -f\n"},
 		{name: "connection refused", err: fmt.Errorf("list: %w", &client.UnreachableError{URL: "http://127.0.0.1:8265", Err: syscall.ECONNREFUSED}), wantCode: 1,
 			wantErr: "Error: cannot reach the Hangar server at http://127.0.0.1:8265\nTry: hangar server\n"},
 		{name: "remote host unknown", err: &client.UnreachableError{URL: "http://hangar.example:8265", Err: errors.New("no such host")}, wantCode: 1,
@@ -161,16 +182,18 @@ func TestReport(t *testing.T) {
 		{name: "interrupted", err: context.Canceled, wantCode: 1, wantErr: "Error: interrupted\n"},
 		{name: "other", err: errors.New("boom"), wantCode: 1, wantErr: "Error: boom\n"},
 	}
+	home, _ := os.UserHomeDir()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
 			a := newApp(&stdout, &stderr)
 			a.started = !tt.notStarted
+			a.tokenFrom = strings.ReplaceAll(tt.tokenFrom, "HOME/", home+"/")
 			if code := a.report(nil, tt.err); code != tt.wantCode {
 				t.Errorf("code = %d, want %d", code, tt.wantCode)
 			}
-			if diff := cmp.Diff(tt.wantErr, stderr.String()); diff != "" {
+			if diff := cmp.Diff(tt.wantErr, strings.ReplaceAll(stderr.String(), home+"/", "HOME/")); diff != "" {
 				t.Errorf("stderr (-want +got)\n%s", diff)
 			}
 			if stdout.Len() > 0 {
@@ -319,10 +342,59 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"environment", "create"},
 		{"-o", "csv", "compute", "list"},
 		{"events", "--limit", "-1"},
+		{"events", "--limit", "0"},
+		{"events", "--limit", "1001"},
+		{"run", "submit", "--script", "train.py"},
+		{"run", "submit", "--compute", "c", "--script", "a.py", "--node-count", "0"},
+		{"run", "submit", "--compute", "c", "--script", "a.py", "--input", "Data=a", "--input", "data=b"},
+		{"server", "--addr", "nonsense"},
 	} {
 		code, stdout, stderr := runCLI(t, "http://127.0.0.1:1", args...)
 		if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "Error: ") || !strings.Contains(stderr, "\nTry: hangar") {
 			t.Errorf("hangar %s: exit %d, stdout %q, stderr %q; want exit 2 with Error and Try", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
+}
+
+// TestUsageMessages pins the wording of usage errors that cobra would
+// otherwise word for us.
+func TestUsageMessages(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "submit", "--compute", "c"}, "Error: give --script or --command\nTry: hangar run submit --help\n"},
+		{[]string{"run", "submit", "--compute", "c", "--script", "a", "--command", "b"}, "Error: give --script or --command, not both\nTry: hangar run submit --help\n"},
+		{[]string{"run", "submit", "--compute", "c", "--script", "a", "--environment", "e", "--python", "p"}, "Error: give --environment or --python, not both\nTry: hangar run submit --help\n"},
+		{[]string{"service", "update", "s", "--environment", "e", "--python", "p"}, "Error: give --environment or --python, not both\nTry: hangar service update --help\n"},
+		{[]string{"service", "invoke", "s"}, "Error: give --data or --data-file\nTry: hangar service invoke --help\n"},
+		{[]string{"run", "submit", "--script", "a.py"}, "Error: required flag(s) \"compute\" not set\nTry: hangar run submit --help\n"},
+		{[]string{"run", "submit", "--compute", "c", "--script", "a.py", "--node-count", "0"}, "Error: --node-count must be >= 1, not 0\nTry: hangar run submit --help\n"},
+		{[]string{"run", "submit", "--compute", "c", "--script", "a.py", "--input", "Data=a", "--input", "data=b"},
+			"Error: --input Data and --input data both set HANGAR_INPUT_DATA (and name the same folder on a case-insensitive disk); give names that differ in more than case\nTry: hangar run submit --help\n"},
+		{[]string{"events", "--limit", "0"}, "Error: --limit must be between 1 and 1000, not 0\nTry: hangar events --help\n"},
+		{[]string{"server", "--addr", "nonsense"}, "Error: --addr: \"nonsense\": missing port in address; give HOST:PORT, e.g. 127.0.0.1:8265 (port 0 picks a free one)\nTry: hangar server --help\n"},
+	} {
+		code, stdout, stderr := runCLI(t, "http://127.0.0.1:1", tt.args...)
+		if code != 2 || stdout != "" || stderr != tt.want {
+			t.Errorf("hangar %s: exit %d, stdout %q, stderr:\n%s\nwant exit 2 and:\n%s", strings.Join(tt.args, " "), code, stdout, stderr, tt.want)
+		}
+	}
+}
+
+func TestFlagList(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"a"}, "--a"},
+		{[]string{"a", "b"}, "--a or --b"},
+		{[]string{"a", "b", "c"}, "--a, --b or --c"},
+	} {
+		if got := flagList(tt.flags, "or"); got != tt.want {
+			t.Errorf("flagList(%v) = %q, want %q", tt.flags, got, tt.want)
 		}
 	}
 }

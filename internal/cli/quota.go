@@ -49,6 +49,7 @@ func (a *app) quotaSetCmd() *cobra.Command {
 		Example: "  hangar quota set --family standardDv2Family --vm-priority dedicated --vcpus 8",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.flagFor = flagMap(map[string]string{"vcpus_limit": "--vcpus"})
 			cl, err := a.client()
 			if err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hangar-ml/hangar/api"
 	"github.com/hangar-ml/hangar/client"
+	"github.com/hangar-ml/hangar/internal/agent"
 	"github.com/hangar-ml/hangar/internal/snapshot"
 )
 
@@ -107,9 +109,10 @@ document to stdout.`,
 	fl.StringVar(&f.maxRunDuration, "max-run-duration", "30d", "the run is canceled after this long (e.g. 30d, 12h, 90m)")
 	fl.StringArrayVar(&f.tags, "tag", nil, "tag `KEY=VALUE` (repeatable)")
 	fl.BoolVar(&f.stream, "stream", false, "follow the log and exit with the run's outcome")
-	cmd.MarkFlagsMutuallyExclusive("script", "command")
-	cmd.MarkFlagsOneRequired("script", "command")
-	cmd.MarkFlagsMutuallyExclusive("environment", "python")
+	_ = cmd.MarkFlagRequired("compute")
+	markExclusive(cmd, "script", "command")
+	markOneRequired(cmd, "script", "command")
+	markExclusive(cmd, "environment", "python")
 	return cmd
 }
 
@@ -117,7 +120,7 @@ document to stdout.`,
 // and input digests, which need uploads) and returns the inputs to upload.
 // Numbers and durations are sent only when their flag was given, so the
 // server applies its defaults to the rest.
-func buildRunSubmit(f submitFlags, args []string, changed func(string) bool) (api.RunSubmit, []inputArg, error) {
+func (a *app) buildRunSubmit(f submitFlags, args []string, changed func(string) bool) (api.RunSubmit, []inputArg, error) {
 	s := api.RunSubmit{
 		Experiment: f.experiment,
 		Compute:    f.compute,
@@ -134,6 +137,9 @@ func buildRunSubmit(f submitFlags, args []string, changed func(string) bool) (ap
 		return s, nil, err
 	}
 	if changed("node-count") {
+		if f.nodeCount < 1 {
+			return s, nil, usagef("--node-count must be >= 1, not %d", f.nodeCount)
+		}
 		s.NodeCount = f.nodeCount
 	}
 	if changed("max-retries") {
@@ -157,7 +163,7 @@ func buildRunSubmit(f submitFlags, args []string, changed func(string) bool) (ap
 	if e := f.environment; e != "" {
 		if isEnvironmentFile(e) {
 			var spec api.EnvironmentSpec
-			if err := decodeFile(e, &spec); err != nil {
+			if err := a.decodeFile(e, &spec, api.Environment{}); err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					return s, nil, &fieldError{Field: "--environment", Err: fmt.Errorf("%s does not exist", e)}
 				}
@@ -169,16 +175,20 @@ func buildRunSubmit(f submitFlags, args []string, changed func(string) bool) (ap
 		}
 	}
 	var inputs []inputArg
-	seen := map[string]bool{}
+	byEnv := map[string]string{} // HANGAR_INPUT_X → the name that maps to it
 	for _, in := range f.inputs {
 		name, path, ok := strings.Cut(in, "=")
 		if !ok || name == "" || path == "" {
 			return s, nil, usagef("invalid --input %q: want NAME=PATH", in)
 		}
-		if seen[name] {
+		env := agent.InputEnv(name)
+		switch other, dup := byEnv[env]; {
+		case dup && other == name:
 			return s, nil, usagef("--input %s is given twice", name)
+		case dup:
+			return s, nil, usagef("--input %s and --input %s both set %s (and name the same folder on a case-insensitive disk); give names that differ in more than case", other, name, env)
 		}
-		seen[name] = true
+		byEnv[env] = name
 		inputs = append(inputs, inputArg{Name: name, Path: path})
 	}
 	return s, inputs, nil
@@ -194,7 +204,7 @@ func isEnvironmentFile(s string) bool {
 }
 
 func (a *app) runSubmit(ctx context.Context, f submitFlags, args []string, changed func(string) bool) error {
-	req, inputs, err := buildRunSubmit(f, args, changed)
+	req, inputs, err := a.buildRunSubmit(f, args, changed)
 	if err != nil {
 		return err
 	}
@@ -217,24 +227,32 @@ func (a *app) runSubmit(ctx context.Context, f submitFlags, args []string, chang
 		}
 		dirs[in.Name] = fi.IsDir()
 	}
+	a.flagFor = submitFlagFor(inputs)
 	cl, err := a.client()
 	if err != nil {
+		return err
+	}
+	// A misspelt compute or environment is reported before the snapshot
+	// (up to 300 MB) is uploaded, not after.
+	if err := checkRefs(ctx, cl, req.Compute, req.Environment); err != nil {
 		return err
 	}
 	if req.SnapshotDigest, err = a.uploadDir(ctx, cl, src, "source_dir", "snapshot"); err != nil {
 		return err
 	}
 	for _, in := range inputs {
-		var digest string
-		if dirs[in.Name] {
-			digest, err = a.uploadDir(ctx, cl, in.Path, "--input "+in.Name, "input "+in.Name)
+		ri := api.RunInput{Name: in.Name, Dir: dirs[in.Name]}
+		if ri.Dir {
+			ri.Digest, err = a.uploadDir(ctx, cl, in.Path, "--input "+in.Name, "input "+in.Name)
 		} else {
-			digest, err = a.uploadFile(ctx, cl, in.Path, "input "+in.Name)
+			// The run finds the file under its own name: inputs/NAME/FILE.
+			ri.FileName = filepath.Base(in.Path)
+			ri.Digest, err = a.uploadFile(ctx, cl, in.Path, "input "+in.Name)
 		}
 		if err != nil {
 			return err
 		}
-		req.Inputs = append(req.Inputs, api.RunInput{Name: in.Name, Digest: digest, Dir: dirs[in.Name]})
+		req.Inputs = append(req.Inputs, ri)
 	}
 	r, err := cl.RunSubmit(ctx, req)
 	if err != nil {
@@ -253,7 +271,7 @@ func (a *app) runSubmit(ctx context.Context, f submitFlags, args []string, chang
 			return err
 		}
 	}
-	final, err := a.followLogs(ctx, cl, r.ID, logs)
+	final, err := a.followLogs(ctx, cl, r.ID, logs, true)
 	if err != nil {
 		return err
 	}
@@ -263,6 +281,66 @@ func (a *app) runSubmit(ctx context.Context, f submitFlags, args []string, chang
 		}
 	}
 	return a.reportOutcome(final)
+}
+
+// submitFlagFor maps the fields the server names in its answer to run
+// submit to the flags the user typed, where they differ.
+func submitFlagFor(inputs []inputArg) func(string) (string, bool) {
+	return func(field string) (string, bool) {
+		if rest, ok := strings.CutPrefix(field, "inputs["); ok {
+			if i, err := strconv.Atoi(rest[:max(strings.IndexByte(rest, ']'), 0)]); err == nil && i >= 0 && i < len(inputs) {
+				return "--input " + inputs[i].Name, true
+			}
+			return "--input", true
+		}
+		if k, ok := strings.CutPrefix(field, "env."); ok {
+			return "-e " + k, true
+		}
+		if k, ok := strings.CutPrefix(field, "tags."); ok {
+			return "--tag " + k, true
+		}
+		if field == "environment_spec" || strings.HasPrefix(field, "environment_spec.") {
+			return "--environment", true
+		}
+		flag, ok := map[string]string{
+			"snapshot_digest":          "--source-dir",
+			"max_run_duration_seconds": "--max-run-duration",
+			"inputs":                   "--input",
+			"env":                      "-e",
+			"tags":                     "--tag",
+		}[field]
+		return flag, ok
+	}
+}
+
+// checkRefs asks the server whether the compute and the registered
+// environment (NAME or NAME:VERSION; "" for none) exist, so that a
+// misspelt name is reported before anything is uploaded. Every missing one
+// is reported, as the server would report it at submit.
+func checkRefs(ctx context.Context, cl *client.Client, compute, environment string) error {
+	var missing []*api.Error
+	if _, err := cl.ComputeGet(ctx, compute); client.IsNotFound(err) {
+		missing = append(missing, &api.Error{Code: "InvalidField", Field: "compute",
+			Message: fmt.Sprintf("compute %q not found in workspace %s", compute, cl.Workspace()), Hint: "hangar compute list"})
+	} else if err != nil {
+		return err
+	}
+	if name, version, ok := splitEnvironmentRef(environment); ok {
+		if _, err := cl.EnvironmentGet(ctx, name, version); client.IsNotFound(err) {
+			e := &api.Error{Code: "InvalidField", Field: "environment",
+				Message: fmt.Sprintf("environment %q not found in workspace %s", environment, cl.Workspace()), Hint: "hangar environment list"}
+			if msg, latest, ok := missingVersion(ctx, cl, name, version); ok {
+				e.Message, e.Hint = msg, fmt.Sprintf("use --environment %s:%d (the latest)", name, latest)
+			}
+			missing = append(missing, e)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &api.Error{Code: "InvalidField", Message: missing[0].Message, Status: 400, Details: missing}
 }
 
 // reportOutcome says on stderr how a run ended; errSilent unless Completed.
@@ -380,14 +458,26 @@ func terminalStatus(s string) bool {
 	return s == "Completed" || s == "Failed" || s == "Canceled"
 }
 
-// followLogs copies the run's log to w until the run ends, resuming from
-// the last byte after a dropped connection, and returns the final run.
-func (a *app) followLogs(ctx context.Context, cl *client.Client, id string, w io.Writer) (*api.Run, error) {
+// followLogs copies the run's log to w until the run ends and returns the
+// final run. It resumes from the last byte after a dropped connection
+// (within the limits of followRetry; reached says whether the server has
+// already answered this command). Ctrl-C and a lost server end it with an
+// error saying that the run goes on and how to follow it again.
+func (a *app) followLogs(ctx context.Context, cl *client.Client, id string, w io.Writer, reached bool) (*api.Run, error) {
+	r, err := a.followRunLogs(ctx, cl, id, w, reached)
+	if err != nil {
+		return nil, stopFollowing(ctx, err, "run "+id, "hangar run logs "+id+" -f")
+	}
+	return r, nil
+}
+
+func (a *app) followRunLogs(ctx context.Context, cl *client.Client, id string, w io.Writer, reached bool) (*api.Run, error) {
+	p := followRetry{limit: a.followGiveUp, reached: reached}
 	var offset int64
-	warned := false
 	for {
 		rc, err := cl.RunLogs(ctx, id, offset, true)
 		if err == nil {
+			a.followOK(&p)
 			var n int64
 			n, err = io.Copy(w, rc)
 			rc.Close()
@@ -396,14 +486,20 @@ func (a *app) followLogs(ctx context.Context, cl *client.Client, id string, w io
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if err != nil && !retryable(err) {
-			return nil, err
+		if err != nil {
+			if stop := a.followFailed(&p, err); stop != nil {
+				return nil, stop
+			}
 		}
-		r, gerr := cl.RunGet(ctx, id)
-		if gerr != nil && !retryable(gerr) {
-			return nil, gerr
-		}
-		if gerr == nil && terminalStatus(r.Status) {
+		r, err := cl.RunGet(ctx, id)
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case err != nil:
+			if stop := a.followFailed(&p, err); stop != nil {
+				return nil, stop
+			}
+		case terminalStatus(r.Status):
 			// The log may have grown between the end of the stream and
 			// the status read.
 			if rc, err := cl.RunLogs(ctx, id, offset, false); err == nil {
@@ -411,25 +507,13 @@ func (a *app) followLogs(ctx context.Context, cl *client.Client, id string, w io
 				rc.Close()
 			}
 			return r, nil
-		}
-		if (err != nil || gerr != nil) && !warned {
-			a.progress("Lost the connection to the server (%v); retrying…\n", errors.Join(err, gerr))
-			warned = true
+		default:
+			a.followOK(&p)
 		}
 		if err := a.wait(ctx); err != nil {
 			return nil, err
 		}
 	}
-}
-
-// retryable reports whether a failed call may succeed if tried again: the
-// network failed, or the server had a fault of its own.
-func retryable(err error) bool {
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		return ae.Status >= 500
-	}
-	return !errors.Is(err, context.Canceled)
 }
 
 // runRows writes the run table; withTimes adds age and duration.
@@ -591,7 +675,10 @@ func (a *app) runLogsCmd() *cobra.Command {
 		Use:   "logs ID [-f]",
 		Short: "Print a run's log (stdout and stderr of its process)",
 		Long: `Print a run's log. With -f, keep printing as the run writes until it ends
-(resuming after a dropped connection). The log is raw text whatever -o says.`,
+(resuming after a dropped connection, for up to 60 s without the server),
+then say how it ended on stderr and exit 0 if it Completed, 1 otherwise, as
+run submit --stream does. Ctrl-C stops following (exit 130); the run goes
+on on the server. The log is raw text whatever -o says.`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client()
@@ -600,8 +687,11 @@ func (a *app) runLogsCmd() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			if follow {
-				_, err := a.followLogs(ctx, cl, args[0], a.stdout)
-				return err
+				r, err := a.followLogs(ctx, cl, args[0], a.stdout, false)
+				if err != nil {
+					return err
+				}
+				return a.reportOutcome(r)
 			}
 			rc, err := cl.RunLogs(ctx, args[0], 0, false)
 			if err != nil {
@@ -656,6 +746,8 @@ Archive entries that would land outside DIR are refused.`,
 			id := args[0]
 			if dir == "" {
 				dir = id
+			} else if err := checkOutputDir(dir); err != nil {
+				return err
 			}
 			cl, err := a.client()
 			if err != nil {
@@ -667,7 +759,7 @@ Archive entries that would land outside DIR are refused.`,
 			}
 			defer rc.Close()
 			if err := snapshot.MergeTree(rc, dir); err != nil {
-				return err
+				return outputDirError(dir, err)
 			}
 			res := downloadResult{RunID: id, OutputDir: dir, Files: []string{}}
 			err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -693,6 +785,38 @@ Archive entries that would land outside DIR are refused.`,
 	}
 	cmd.Flags().StringVar(&dir, "output-dir", "", "where to put the files (default ./ID)")
 	return cmd
+}
+
+// checkOutputDir refuses an --output-dir that cannot be one: it, or the
+// nearest of its parents that exists, is not a directory.
+func checkOutputDir(dir string) error {
+	for p := dir; ; {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				if p == dir {
+					return &fieldError{Field: "--output-dir", Err: fmt.Errorf("%s is not a directory", dir)}
+				}
+				return &fieldError{Field: "--output-dir", Err: fmt.Errorf("%s cannot be made: %s is not a directory", dir, p)}
+			}
+			return nil
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return nil
+		}
+		p = parent
+	}
+}
+
+// outputDirError names --output-dir when the download could not write to
+// the directory (a *fs.PathError: permission denied, disk full, …).
+func outputDirError(dir string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fieldError{Field: "--output-dir", Err: fmt.Errorf("%s: %w", dir, pe)}
+	}
+	return err
 }
 
 func (a *app) runMetricsCmd() *cobra.Command {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -29,6 +31,9 @@ the server and are re-adopted when it starts again.`,
   hangar server --database postgres://hangar@localhost/hangar`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+				return usagef("--addr: %s; give HOST:PORT, e.g. 127.0.0.1:8265 (port 0 picks a free one)", unwrapAddrErr(err))
+			}
 			if cfg.DataDir == "" {
 				home, err := os.UserHomeDir()
 				if err != nil {
@@ -48,8 +53,11 @@ the server and are re-adopted when it starts again.`,
 			}
 			ctx := cmd.Context()
 			err = srv.Run(ctx)
-			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			switch {
+			case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
 				return nil
+			case errors.Is(err, syscall.EADDRINUSE):
+				return &hintError{Err: err, Hint: "is another hangar server running? stop it, or give another --addr (port 0 picks a free one)"}
 			}
 			return err
 		},
@@ -61,6 +69,15 @@ the server and are re-adopted when it starts again.`,
 	fl.StringVar(&cfg.VMSizesFile, "vm-sizes", "", "YAML or JSON `FILE` replacing the built-in VM size catalog")
 	fl.Int64Var(&cfg.MaxLogMiB, "max-log-mib", 100, "keep at most this many MiB of each run attempt's log")
 	return cmd
+}
+
+// unwrapAddrErr drops the *net.AddrError wrapper's repetition of the address.
+func unwrapAddrErr(err error) string {
+	var ae *net.AddrError
+	if errors.As(err, &ae) {
+		return fmt.Sprintf("%q: %s", ae.Addr, ae.Err)
+	}
+	return err.Error()
 }
 
 // logger is the slog logger of long-running roles (server, agent): text on

@@ -65,7 +65,7 @@ func addServiceFlags(cmd *cobra.Command, f *serviceFlags) {
 	fl.StringVar(&f.requestTimeout, "request-timeout", "60s", "how long one request may take (e.g. 30s, 2m; at most 1h)")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable `KEY=VALUE` of the workers (repeatable)")
 	fl.BoolVar(&f.noWait, "no-wait", false, "return without waiting for the service to be Healthy or Failed")
-	cmd.MarkFlagsMutuallyExclusive("environment", "python")
+	markExclusive(cmd, "environment", "python")
 }
 
 func (a *app) serviceDeployCmd() *cobra.Command {
@@ -108,12 +108,12 @@ stderr, and exits 1 if it Failed. --no-wait returns at once.`,
 
 // environmentFlag splits --environment into a registered name or an
 // inline spec read from a file.
-func environmentFlag(e string) (string, *api.EnvironmentSpec, error) {
+func (a *app) environmentFlag(e string) (string, *api.EnvironmentSpec, error) {
 	if !isEnvironmentFile(e) {
 		return e, nil, nil
 	}
 	var spec api.EnvironmentSpec
-	if err := decodeFile(e, &spec); err != nil {
+	if err := a.decodeFile(e, &spec, api.Environment{}); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", nil, &fieldError{Field: "--environment", Err: fmt.Errorf("%s does not exist", e)}
 		}
@@ -150,14 +150,33 @@ func checkSource(dir, script string) error {
 	return nil
 }
 
+// serviceFlagFor maps the fields the server names in its answer to
+// service deploy and update to the flags the user typed, where they differ.
+func serviceFlagFor(field string) (string, bool) {
+	if k, ok := strings.CutPrefix(field, "env."); ok {
+		return "-e " + k, true
+	}
+	if field == "environment_spec" || strings.HasPrefix(field, "environment_spec.") {
+		return "--environment", true
+	}
+	flag, ok := map[string]string{
+		"models":                  "--model",
+		"source_digest":           "--source-dir",
+		"request_timeout_seconds": "--request-timeout",
+		"env":                     "-e",
+	}[field]
+	return flag, ok
+}
+
 func (a *app) serviceDeploy(ctx context.Context, f serviceFlags, changed func(string) bool) error {
+	a.flagFor = serviceFlagFor
 	d := api.ServiceDeploy{Name: f.name, Models: f.models, EntryScript: f.entryScript, Python: f.python, Overwrite: f.overwrite}
 	var err error
 	if d.Env, err = parseKVs("-e", f.env); err != nil {
 		return err
 	}
 	if f.environment != "" {
-		if d.Environment, d.EnvironmentSpec, err = environmentFlag(f.environment); err != nil {
+		if d.Environment, d.EnvironmentSpec, err = a.environmentFlag(f.environment); err != nil {
 			return err
 		}
 	}
@@ -389,13 +408,24 @@ is deleted or Ctrl-C. The log is raw text whatever -o says.`,
 }
 
 // followServiceLogs copies the log to stdout until the service is gone,
-// resuming from the last byte after a dropped connection.
+// resuming from the last byte after a dropped connection (within the
+// limits of followRetry). Ctrl-C ends it with exit 130 and nothing more to
+// say: it is the usual way to stop.
 func (a *app) followServiceLogs(ctx context.Context, cl *client.Client, name string) error {
+	err := a.followService(ctx, cl, name)
+	if ctx.Err() != nil {
+		return &interruptedError{}
+	}
+	return stopFollowing(ctx, err, "service "+name, "hangar service logs "+name+" -f")
+}
+
+func (a *app) followService(ctx context.Context, cl *client.Client, name string) error {
+	p := followRetry{limit: a.followGiveUp}
 	var offset int64
-	warned := false
 	for {
 		rc, err := cl.ServiceLogs(ctx, name, offset, true)
 		if err == nil {
+			a.followOK(&p)
 			var n int64
 			n, err = io.Copy(a.stdout, rc)
 			rc.Close()
@@ -410,16 +440,23 @@ func (a *app) followServiceLogs(ctx context.Context, cl *client.Client, name str
 			}
 			return nil
 		}
-		if err != nil && !retryable(err) {
-			return err
+		if err != nil {
+			if stop := a.followFailed(&p, err); stop != nil {
+				return stop
+			}
 		}
-		if _, gerr := cl.ServiceGet(ctx, name); client.IsNotFound(gerr) {
+		_, err = cl.ServiceGet(ctx, name)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case client.IsNotFound(err):
 			return nil
-		} else if gerr != nil && !retryable(gerr) {
-			return gerr
-		} else if (err != nil || gerr != nil) && !warned {
-			a.progress("Lost the connection to the server (%v); retrying…\n", errors.Join(err, gerr))
-			warned = true
+		case err != nil:
+			if stop := a.followFailed(&p, err); stop != nil {
+				return stop
+			}
+		default:
+			a.followOK(&p)
 		}
 		if err := a.wait(ctx); err != nil {
 			return err
@@ -549,8 +586,8 @@ exits 1 with the body on stderr. --data-file - reads stdin.`,
 	}
 	cmd.Flags().StringVarP(&data, "data", "d", "", "the request body (JSON)")
 	cmd.Flags().StringVarP(&dataFile, "data-file", "f", "", "read the request body from `FILE` (- for stdin)")
-	cmd.MarkFlagsMutuallyExclusive("data", "data-file")
-	cmd.MarkFlagsOneRequired("data", "data-file")
+	markExclusive(cmd, "data", "data-file")
+	markOneRequired(cmd, "data", "data-file")
 	return cmd
 }
 
@@ -593,6 +630,7 @@ Keys and port stay.`,
 }
 
 func (a *app) serviceUpdate(ctx context.Context, name string, f serviceFlags, changed func(string) bool) error {
+	a.flagFor = serviceFlagFor
 	var u api.ServiceUpdate
 	set := false
 	if changed("model") {
@@ -602,7 +640,7 @@ func (a *app) serviceUpdate(ctx context.Context, name string, f serviceFlags, ch
 		u.EntryScript, set = &f.entryScript, true
 	}
 	if changed("environment") {
-		ref, spec, err := environmentFlag(f.environment)
+		ref, spec, err := a.environmentFlag(f.environment)
 		if err != nil {
 			return err
 		}

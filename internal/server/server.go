@@ -148,7 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another hangar server running? use --addr)", s.cfg.Addr, err)
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
 	url := "http://" + ln.Addr().String()
 	s.mu.Lock()
