@@ -23,6 +23,9 @@ import (
 // inherits. Nothing else leaks, in particular not agentproto.TokenEnv.
 var parentEnvAllowed = []string{
 	"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL", "TERM",
+	// The machine's numeric-library settings (some hosts need
+	// OPENBLAS_CORETYPE for correct results).
+	"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 }
 
 // prepare lays out the attempt's working directory and returns the command

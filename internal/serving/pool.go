@@ -14,8 +14,17 @@ import (
 	"time"
 )
 
-// parentEnv is the allow-list of the server's environment passed to workers.
-var parentEnv = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"}
+// parentEnv is the allow-list of the server's environment passed to
+// workers. It includes the machine's numeric-library settings: some hosts
+// set OPENBLAS_CORETYPE because older OpenBLAS builds compute wrong results
+// or crash on their processor.
+var parentEnv = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER",
+	"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
+
+// singleThreaded are numeric-library thread counts each worker gets unless
+// the parent or the service sets them: W worker processes already use the
+// cores, and per-process thread pools would only fight over them.
+var singleThreaded = []string{"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
 
 const (
 	restartBackoffMin = time.Second
@@ -125,6 +134,11 @@ func workerEnv(pc PoolConfig) []string {
 	}
 	for k, v := range pc.Env {
 		m[k] = v
+	}
+	for _, k := range singleThreaded {
+		if _, set := m[k]; !set {
+			m[k] = "1"
+		}
 	}
 	if pc.ModelDir != "" {
 		m["AZUREML_MODEL_DIR"] = pc.ModelDir
