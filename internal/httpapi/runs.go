@@ -492,9 +492,6 @@ func (a *API) runCancel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// logChunk bounds how much of a log is held in memory while sending it.
-const logChunk = 1 << 20
-
 // runLogs writes the run's log from ?offset=; with ?follow=true it keeps the
 // response open, sending new bytes as they arrive, until the run ends.
 func (a *API) runLogs(w http.ResponseWriter, r *http.Request) error {
@@ -502,54 +499,17 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	offset, err := queryInt(r, "offset", 0)
-	if err != nil {
-		return err
-	}
-	follow := queryBool(r, "follow")
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	flusher, _ := w.(http.Flusher)
-	wroteHeader := false
-	for {
-		data, err := a.cfg.Store.LogReadRange(r.Context(), rn.ID, offset, logChunk)
-		if err != nil {
-			if wroteHeader {
-				return nil
-			}
-			return err
-		}
-		if !wroteHeader {
-			w.WriteHeader(http.StatusOK)
-			wroteHeader = true
-		}
-		if len(data) > 0 {
-			if _, err := w.Write(data); err != nil {
-				return nil
-			}
-			offset += int64(len(data))
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		if len(data) == logChunk {
-			continue // more to send at once; memory stays bounded by one chunk
-		}
-		if !follow {
-			return nil
-		}
-		if rn.Status.Terminal() && len(data) == 0 {
-			return nil
-		}
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-a.cfg.Clock.After(250 * time.Millisecond):
-		}
-		if rn, err = a.cfg.Store.RunGet(r.Context(), rn.Workspace, rn.ID); err != nil {
-			return nil
-		}
-	}
+	return a.sendLog(w, r, logSource{
+		read: func(ctx context.Context, offset, limit int64) ([]byte, int64, error) {
+			data, err := a.cfg.Store.LogReadRange(ctx, rn.ID, offset, limit)
+			return data, offset, err
+		},
+		ended: func(ctx context.Context) (bool, error) {
+			now, err := a.cfg.Store.RunGet(ctx, rn.Workspace, rn.ID)
+			return now.Status.Terminal(), err
+		},
+		attrs: []any{"run", rn.ID},
+	})
 }
 
 func (a *API) runFiles(w http.ResponseWriter, r *http.Request) error {

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -572,75 +570,20 @@ func (a *API) serviceLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	offset, err := queryInt(r, "offset", 0)
-	if err != nil {
-		return err
-	}
-	follow := queryBool(r, "follow")
 	logPath := ""
 	if a.cfg.Services != nil {
 		logPath = a.cfg.Services.LogPath(s.Workspace, s.Name)
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	for {
-		for {
-			n, err := copyFrom(w, logPath, &offset)
-			if err != nil {
-				if r.Context().Err() == nil {
-					a.log.ErrorContext(r.Context(), "send service log", "service", s.Name, "err", err)
-				}
-				return nil
-			}
-			if n == 0 {
-				break
-			}
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		if !follow {
-			return nil
-		}
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-a.cfg.Clock.After(250 * time.Millisecond):
-		}
-		if _, err := a.cfg.Store.ServiceGet(r.Context(), s.Workspace, s.Name); err != nil {
-			copyFrom(w, logPath, &offset) // the last lines of a deleted service
-			return nil
-		}
-	}
-}
-
-// copyFrom copies the file at p from *offset to w (at most 4 MB at a time)
-// and advances *offset. A missing file (or p "") copies nothing; a file
-// shorter than *offset restarts at 0.
-func copyFrom(w io.Writer, p string, offset *int64) (int64, error) {
-	if p == "" {
-		return 0, nil
-	}
-	f, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	if fi.Size() < *offset {
-		*offset = 0
-	}
-	n, err := io.Copy(w, io.NewSectionReader(f, *offset, min(fi.Size()-*offset, 4<<20)))
-	*offset += n
-	return n, err
+	return a.sendLog(w, r, logSource{
+		read: func(_ context.Context, offset, limit int64) ([]byte, int64, error) {
+			return readLogFile(logPath, offset, limit)
+		},
+		ended: func(ctx context.Context) (bool, error) {
+			_, err := a.cfg.Store.ServiceGet(ctx, s.Workspace, s.Name)
+			return err != nil, err
+		},
+		attrs: []any{"service", s.Name},
+	})
 }
 
 // serviceKeys returns the keys of a service's /score. Run tokens are
