@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"archive/tar"
-	"cmp"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"strings"
 )
 
@@ -55,7 +53,7 @@ func WritePath(dir, name string, lim Limits, w io.Writer) (Info, error) {
 		return Info{}, fmt.Errorf("pack %s: %w", name, err)
 	}
 
-	pk := &packer{name: name, lim: lim.withDefaults(), top: map[string]*Usage{}}
+	pk := &packer{tally: newTally(lim), name: name}
 	if fi.IsDir() {
 		tree, err := root.OpenRoot(base)
 		if err != nil {
@@ -77,10 +75,14 @@ func WritePath(dir, name string, lim Limits, w io.Writer) (Info, error) {
 			return Info{}, fmt.Errorf("pack %s: not a regular file or directory", name)
 		}
 	}
-	if err := pk.limitErr(); err != nil {
+	if err := pk.limitErr(name); err != nil {
 		return Info{}, err
 	}
-	return pk.write(w)
+	info, err := pk.writeArchive(w, pk.writeEntry)
+	if err != nil {
+		return Info{}, fmt.Errorf("pack %s: %w", name, err)
+	}
+	return info, nil
 }
 
 // LinkError is a symlink WritePath cannot pack.
@@ -98,14 +100,9 @@ func (e *LinkError) Error() string {
 // packer collects the entries of WritePath. Entry paths are relative to
 // root; the archive names them prefix + path.
 type packer struct {
-	name    string // as given, for messages
-	root    *os.Root
-	prefix  string
-	lim     Limits
-	entries []entry
-	files   int
-	bytes   int64
-	top     map[string]*Usage
+	tally
+	name string // as given, for messages
+	root *os.Root
 }
 
 func (pk *packer) walk(rel string) error {
@@ -155,71 +152,6 @@ func (pk *packer) file(rel string, fi fs.FileInfo) (bool, error) {
 	}
 	pk.add(entry{rel: rel, exec: fi.Mode()&0o111 != 0, size: fi.Size()})
 	return true, nil
-}
-
-func (pk *packer) add(e entry) {
-	if e.kind != fs.ModeDir {
-		pk.files++
-		pk.bytes += e.size
-		top, _, nested := strings.Cut(e.rel, "/")
-		if nested {
-			top += "/"
-		}
-		u := pk.top[top]
-		if u == nil {
-			u = &Usage{Path: pk.prefix + top}
-			pk.top[top] = u
-		}
-		u.Files++
-		u.Bytes += e.size
-	}
-	if tooMany, tooBig := pk.lim.exceeded(pk.files, pk.bytes); tooMany || tooBig {
-		pk.entries = nil // only count from now on
-		return
-	}
-	pk.entries = append(pk.entries, e)
-}
-
-func (pk *packer) limitErr() error {
-	tooMany, tooBig := pk.lim.exceeded(pk.files, pk.bytes)
-	if !tooMany && !tooBig {
-		return nil
-	}
-	var largest []Usage
-	for _, u := range pk.top {
-		largest = append(largest, *u)
-	}
-	slices.SortFunc(largest, func(a, b Usage) int {
-		if c := cmp.Compare(b.Bytes, a.Bytes); tooBig && c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.Files, a.Files); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Path, b.Path)
-	})
-	if len(largest) > 3 {
-		largest = largest[:3]
-	}
-	return &LimitError{Dir: pk.name, Files: pk.files, Bytes: pk.bytes, Limit: pk.lim, Largest: largest}
-}
-
-func (pk *packer) write(w io.Writer) (Info, error) {
-	slices.SortFunc(pk.entries, func(a, b entry) int { return strings.Compare(a.rel, b.rel) })
-	zw := gzip.NewWriter(w)
-	tw := tar.NewWriter(zw)
-	for _, e := range pk.entries {
-		if err := pk.writeEntry(tw, e); err != nil {
-			return Info{}, fmt.Errorf("pack %s: %w", pk.name, err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return Info{}, fmt.Errorf("pack %s: %w", pk.name, err)
-	}
-	if err := zw.Close(); err != nil {
-		return Info{}, fmt.Errorf("pack %s: %w", pk.name, err)
-	}
-	return Info{Files: pk.files, Bytes: pk.bytes}, nil
 }
 
 func (pk *packer) writeEntry(tw *tar.Writer, e entry) error {

@@ -154,17 +154,100 @@ type entry struct {
 }
 
 type walker struct {
-	root    *os.Root
-	dir     string // as given by the caller, for messages
-	absDirs []string
-	lim     Limits
-
-	entries  []entry
-	files    int
-	bytes    int64
-	top      map[string]*Usage
+	tally
+	root     *os.Root
+	dir      string // as given by the caller, for messages
+	absDirs  []string
 	badLinks []string // "path -> target", the first few
 	nBad     int
+}
+
+// tally holds the entries of an archive Write or WritePath is making and
+// counts its files and bytes, in all and by top-level entry, so that a
+// *LimitError can name the largest. Once over lim it only counts, so a
+// huge tree costs no memory.
+type tally struct {
+	lim     Limits
+	prefix  string // what the archive puts before each entry's rel
+	entries []entry
+	files   int
+	bytes   int64
+	top     map[string]*Usage
+}
+
+func newTally(lim Limits) tally {
+	return tally{lim: lim.withDefaults(), top: map[string]*Usage{}}
+}
+
+func (t *tally) add(e entry) {
+	if e.kind != fs.ModeDir {
+		t.files++
+		t.bytes += e.size
+		top, _, isNested := strings.Cut(e.rel, "/")
+		if isNested {
+			top += "/"
+		}
+		u := t.top[top]
+		if u == nil {
+			u = &Usage{Path: t.prefix + top}
+			t.top[top] = u
+		}
+		u.Files++
+		u.Bytes += e.size
+	}
+	if tooMany, tooBig := t.lim.exceeded(t.files, t.bytes); tooMany || tooBig {
+		t.entries = nil // only count from now on
+		return
+	}
+	t.entries = append(t.entries, e)
+}
+
+// limitErr is the *LimitError of dir (as the caller named it) when the
+// tally is over its limits, naming the three largest top-level entries.
+func (t *tally) limitErr(dir string) error {
+	tooMany, tooBig := t.lim.exceeded(t.files, t.bytes)
+	if !tooMany && !tooBig {
+		return nil
+	}
+	var largest []Usage
+	for _, u := range t.top {
+		largest = append(largest, *u)
+	}
+	slices.SortFunc(largest, func(a, b Usage) int {
+		if tooBig {
+			if c := cmp.Compare(b.Bytes, a.Bytes); c != 0 {
+				return c
+			}
+		}
+		if c := cmp.Compare(b.Files, a.Files); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Path, b.Path)
+	})
+	if len(largest) > 3 {
+		largest = largest[:3]
+	}
+	return &LimitError{Dir: dir, Files: t.files, Bytes: t.bytes, Limit: t.lim, Largest: largest}
+}
+
+// writeArchive writes the entries, sorted by path so that the same tree
+// gives the same bytes, as a tar.gz to w, each with writeEntry.
+func (t *tally) writeArchive(w io.Writer, writeEntry func(*tar.Writer, entry) error) (Info, error) {
+	slices.SortFunc(t.entries, func(a, b entry) int { return strings.Compare(a.rel, b.rel) })
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	for _, e := range t.entries {
+		if err := writeEntry(tw, e); err != nil {
+			return Info{}, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return Info{}, err
+	}
+	if err := zw.Close(); err != nil {
+		return Info{}, err
+	}
+	return Info{Files: t.files, Bytes: t.bytes}, nil
 }
 
 // Write writes a deterministic tar.gz snapshot of dir to w; see the package
@@ -181,7 +264,7 @@ func Write(dir string, lim Limits, w io.Writer) (Info, error) {
 	}
 	defer root.Close()
 
-	wk := &walker{root: root, dir: dir, lim: lim.withDefaults(), top: map[string]*Usage{}}
+	wk := &walker{tally: newTally(lim), root: root, dir: dir}
 	if abs, err := filepath.Abs(dir); err == nil {
 		wk.absDirs = append(wk.absDirs, abs)
 		if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
@@ -191,25 +274,14 @@ func Write(dir string, lim Limits, w io.Writer) (Info, error) {
 	if err := wk.walk("", nil); err != nil {
 		return Info{}, fmt.Errorf("snapshot of %s: %w", dir, err)
 	}
-	if err := errors.Join(wk.limitErr(), wk.linkErr()); err != nil {
+	if err := errors.Join(wk.limitErr(dir), wk.linkErr()); err != nil {
 		return Info{}, err
 	}
-
-	slices.SortFunc(wk.entries, func(a, b entry) int { return strings.Compare(a.rel, b.rel) })
-	zw := gzip.NewWriter(w)
-	tw := tar.NewWriter(zw)
-	for _, e := range wk.entries {
-		if err := writeEntry(root, tw, e); err != nil {
-			return Info{}, fmt.Errorf("snapshot of %s: %w", dir, err)
-		}
-	}
-	if err := tw.Close(); err != nil {
+	info, err := wk.writeArchive(w, func(tw *tar.Writer, e entry) error { return writeEntry(root, tw, e) })
+	if err != nil {
 		return Info{}, fmt.Errorf("snapshot of %s: %w", dir, err)
 	}
-	if err := zw.Close(); err != nil {
-		return Info{}, fmt.Errorf("snapshot of %s: %w", dir, err)
-	}
-	return Info{Files: wk.files, Bytes: wk.bytes}, nil
+	return info, nil
 }
 
 // epoch is the modification time of every snapshot entry.
@@ -363,56 +435,6 @@ func (wk *walker) linkTarget(rel string) (string, error) {
 		wk.badLinks = append(wk.badLinks, rel+" -> "+target)
 	}
 	return "", nil
-}
-
-func (wk *walker) add(e entry) {
-	if e.kind != fs.ModeDir {
-		wk.files++
-		wk.bytes += e.size
-		top, _, isNested := strings.Cut(e.rel, "/")
-		if isNested {
-			top += "/"
-		}
-		u := wk.top[top]
-		if u == nil {
-			u = &Usage{Path: top}
-			wk.top[top] = u
-		}
-		u.Files++
-		u.Bytes += e.size
-	}
-	// Once over a limit Write only counts, so a huge tree costs no memory.
-	if tooMany, tooBig := wk.lim.exceeded(wk.files, wk.bytes); tooMany || tooBig {
-		wk.entries = nil
-		return
-	}
-	wk.entries = append(wk.entries, e)
-}
-
-func (wk *walker) limitErr() error {
-	tooMany, tooBig := wk.lim.exceeded(wk.files, wk.bytes)
-	if !tooMany && !tooBig {
-		return nil
-	}
-	var largest []Usage
-	for _, u := range wk.top {
-		largest = append(largest, *u)
-	}
-	slices.SortFunc(largest, func(a, b Usage) int {
-		if tooBig {
-			if c := cmp.Compare(b.Bytes, a.Bytes); c != 0 {
-				return c
-			}
-		}
-		if c := cmp.Compare(b.Files, a.Files); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Path, b.Path)
-	})
-	if len(largest) > 3 {
-		largest = largest[:3]
-	}
-	return &LimitError{Dir: wk.dir, Files: wk.files, Bytes: wk.bytes, Limit: wk.lim, Largest: largest}
 }
 
 func (wk *walker) linkErr() error {
