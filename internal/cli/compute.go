@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -201,17 +202,12 @@ func (a *app) computeCreate(ctx context.Context, spec api.ComputeSpec, noWait bo
 // It exits 1 (after printing the compute and its errors) when it Failed.
 func (a *app) waitCompute(ctx context.Context, cl *client.Client, verb string, c *api.Compute) error {
 	a.progress("%s %s…", verb, c.Name)
-	for provisioning(c.ProvisioningState) {
-		if err := a.wait(ctx); err != nil {
-			a.progress("\n")
-			return err
-		}
-		next, err := cl.ComputeGet(ctx, c.Name)
-		if err != nil {
-			a.progress("\n")
-			return err
-		}
-		c = next
+	name := c.Name
+	c, err := pollUntil(ctx, a, c,
+		func(c *api.Compute) bool { return !provisioning(c.ProvisioningState) },
+		func(ctx context.Context) (*api.Compute, error) { return cl.ComputeGet(ctx, name) })
+	if err != nil {
+		return err
 	}
 	if c.ProvisioningState == string(compute.StateFailed) {
 		a.progress(" Failed\n")
@@ -488,7 +484,7 @@ The command waits until the compute is gone; --no-wait returns at once.`,
 				a.progress("Deleting %s (not waiting)\n", name)
 				return nil
 			}
-			return a.waitGone(ctx, cl, name)
+			return a.waitComputeGone(ctx, cl, name)
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "cancel the compute's queued and running runs first")
@@ -496,28 +492,59 @@ The command waits until the compute is gone; --no-wait returns at once.`,
 	return cmd
 }
 
-// waitGone polls until the compute answers 404.
-func (a *app) waitGone(ctx context.Context, cl *client.Client, name string) error {
+// pollUntil calls get every poll interval until done accepts what it
+// returned, and returns that; the wait commands share it. x is what the
+// server last said, so no call is made when it is done already. On an
+// error it ends the progress line the caller began.
+func pollUntil[T any](ctx context.Context, a *app, x T, done func(T) bool, get func(context.Context) (T, error)) (T, error) {
+	for !done(x) {
+		err := a.wait(ctx)
+		if err == nil {
+			x, err = get(ctx)
+		}
+		if err != nil {
+			a.progress("\n")
+			return x, err
+		}
+	}
+	return x, nil
+}
+
+// waitComputeGone polls until the compute answers 404. It stops early,
+// with the provisioning errors, when the deletion Failed.
+func (a *app) waitComputeGone(ctx context.Context, cl *client.Client, name string) error {
+	return a.waitGone(ctx, name, func(ctx context.Context) error {
+		c, err := cl.ComputeGet(ctx, name)
+		if err != nil || c.ProvisioningState != string(compute.StateFailed) {
+			return err
+		}
+		a.progress(" Failed\n")
+		for _, pe := range c.ProvisioningErrors {
+			fmt.Fprintf(a.stderr, "Error: %s: %s\n", pe.Code, pe.Message)
+		}
+		return errSilent
+	})
+}
+
+// waitGone shows "Deleting NAME…" and calls get every poll interval until
+// it answers 404, the one way a delete command learns that the server
+// finished. get returns nil while the thing is still there; any other
+// error ends the wait (errSilent when get has already said why).
+func (a *app) waitGone(ctx context.Context, name string, get func(context.Context) error) error {
 	a.progress("Deleting %s…", name)
 	for {
-		c, err := cl.ComputeGet(ctx, name)
+		err := get(ctx)
 		if client.IsNotFound(err) {
 			a.progress(" done\n")
 			return nil
 		}
+		if err == nil {
+			err = a.wait(ctx)
+		}
 		if err != nil {
-			a.progress("\n")
-			return err
-		}
-		if c.ProvisioningState == string(compute.StateFailed) {
-			a.progress(" Failed\n")
-			for _, pe := range c.ProvisioningErrors {
-				fmt.Fprintf(a.stderr, "Error: %s: %s\n", pe.Code, pe.Message)
+			if !errors.Is(err, errSilent) {
+				a.progress("\n")
 			}
-			return errSilent
-		}
-		if err := a.wait(ctx); err != nil {
-			a.progress("\n")
 			return err
 		}
 	}

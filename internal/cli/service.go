@@ -230,22 +230,17 @@ func serviceSettled(s *api.Service) bool {
 // serving (Error set).
 func (a *app) waitService(ctx context.Context, cl *client.Client, verb string, s *api.Service) error {
 	a.progress("%s %s (generation %d)…", verb, s.Name, s.Generation)
-	shown := s.State
-	for !serviceSettled(s) {
-		if err := a.wait(ctx); err != nil {
-			a.progress("\n")
-			return err
+	name, shown := s.Name, s.State
+	s, err := pollUntil(ctx, a, s, serviceSettled, func(ctx context.Context) (*api.Service, error) {
+		next, err := cl.ServiceGet(ctx, name)
+		if err == nil && next.State != shown && !serviceSettled(next) {
+			a.progress(" %s…", next.State)
+			shown = next.State
 		}
-		next, err := cl.ServiceGet(ctx, s.Name)
-		if err != nil {
-			a.progress("\n")
-			return err
-		}
-		s = next
-		if s.State != shown && !serviceSettled(s) {
-			a.progress(" %s…", s.State)
-			shown = s.State
-		}
+		return next, err
+	})
+	if err != nil {
+		return err
 	}
 	a.progress(" %s\n", s.State)
 	if err := a.emit(s, func(w io.Writer) { serviceRows(w, []api.Service{*s}) }); err != nil {
@@ -724,22 +719,10 @@ until the service is gone; --no-wait returns at once.`,
 				a.progress("Deleting %s (not waiting)\n", name)
 				return nil
 			}
-			a.progress("Deleting %s…", name)
-			for {
+			return a.waitGone(ctx, name, func(ctx context.Context) error {
 				_, err := cl.ServiceGet(ctx, name)
-				if client.IsNotFound(err) {
-					a.progress(" done\n")
-					return nil
-				}
-				if err != nil {
-					a.progress("\n")
-					return err
-				}
-				if err := a.wait(ctx); err != nil {
-					a.progress("\n")
-					return err
-				}
-			}
+				return err
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return without waiting for the service to be gone")
