@@ -2,7 +2,6 @@ package storetest_test
 
 import (
 	"math"
-	"sync"
 	"testing"
 	"time"
 
@@ -152,32 +151,10 @@ func TestEnvironmentCreateConcurrent(t *testing.T) {
 	const creators = 8
 	storetest.Run(t, func(t *testing.T, s store.Store) {
 		ctx := t.Context()
-		versions := make(chan int, creators)
-		errs := make(chan error, creators)
-		var wg sync.WaitGroup
-		for range creators {
-			wg.Go(func() {
-				e, err := s.EnvironmentCreate(ctx, store.Environment{Workspace: "ws", Name: "torch", Spec: []byte("{}"), CreatedAt: t0})
-				if err != nil {
-					errs <- err
-					return
-				}
-				versions <- e.Version
-			})
-		}
-		wg.Wait()
-		close(versions)
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		seen := map[int]bool{}
-		for v := range versions {
-			if v < 1 || v > creators || seen[v] {
-				t.Errorf("version %d repeated or out of 1..%d", v, creators)
-			}
-			seen[v] = true
-		}
+		wantDistinctVersions(t, creators, func() (int, error) {
+			e, err := s.EnvironmentCreate(ctx, store.Environment{Workspace: "ws", Name: "torch", Spec: []byte("{}"), CreatedAt: t0})
+			return e.Version, err
+		})
 	})
 }
 

@@ -2,6 +2,7 @@ package storetest_test
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,5 +53,38 @@ func wantCAS(t *testing.T, what string, want bool, got bool, err error) {
 	}
 	if got != want {
 		t.Fatalf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// wantDistinctVersions calls create from n goroutines at once and checks
+// that each got its own version between 1 and n: creates of one name that
+// race must never take the same next version.
+func wantDistinctVersions(t *testing.T, n int, create func() (version int, err error)) {
+	t.Helper()
+	versions := make(chan int, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			v, err := create()
+			if err != nil {
+				errs <- err
+				return
+			}
+			versions <- v
+		})
+	}
+	wg.Wait()
+	close(versions)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	seen := map[int]bool{}
+	for v := range versions {
+		if v < 1 || v > n || seen[v] {
+			t.Errorf("version %d repeated or out of 1..%d", v, n)
+		}
+		seen[v] = true
 	}
 }

@@ -2,7 +2,6 @@ package storetest_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,32 +88,10 @@ func TestModelCreateConcurrent(t *testing.T) {
 	const creators = 8
 	storetest.Run(t, func(t *testing.T, s store.Store) {
 		ctx := t.Context()
-		versions := make(chan int, creators)
-		errs := make(chan error, creators)
-		var wg sync.WaitGroup
-		for range creators {
-			wg.Go(func() {
-				m, err := s.ModelCreate(ctx, newModel("ws", "digits", t0))
-				if err != nil {
-					errs <- err
-					return
-				}
-				versions <- m.Version
-			})
-		}
-		wg.Wait()
-		close(versions)
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		seen := map[int]bool{}
-		for v := range versions {
-			if v < 1 || v > creators || seen[v] {
-				t.Errorf("version %d repeated or out of 1..%d", v, creators)
-			}
-			seen[v] = true
-		}
+		wantDistinctVersions(t, creators, func() (int, error) {
+			m, err := s.ModelCreate(ctx, newModel("ws", "digits", t0))
+			return m.Version, err
+		})
 	})
 }
 
