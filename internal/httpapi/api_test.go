@@ -180,25 +180,41 @@ func clusterSpec(name, size, prio string, minN, maxN int) api.ComputeSpec {
 // upload snapshots a directory holding files (name → content) and uploads it.
 func (e *env) upload(files map[string]string) string {
 	e.t.Helper()
+	return e.uploadPacked(files, func(dir string, w io.Writer) (snapshot.Info, error) {
+		return snapshot.Write(dir, snapshot.Limits{}, w)
+	})
+}
+
+// uploadPacked writes files (name → content) into a new directory, packs
+// it with pack and uploads the archive, returning its digest.
+func (e *env) uploadPacked(files map[string]string, pack func(dir string, w io.Writer) (snapshot.Info, error)) string {
+	e.t.Helper()
 	dir := e.t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			e.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			e.t.Fatal(err)
-		}
-	}
+	writeFiles(e.t, dir, files)
 	var buf bytes.Buffer
-	if _, err := snapshot.Write(dir, snapshot.Limits{}, &buf); err != nil {
-		e.t.Fatalf("snapshot: %v", err)
+	if _, err := pack(dir, &buf); err != nil {
+		e.t.Fatalf("pack: %v", err)
 	}
 	b, err := e.admin.BlobUpload(e.t.Context(), &buf)
 	if err != nil {
-		e.t.Fatalf("upload snapshot: %v", err)
+		e.t.Fatalf("upload: %v", err)
 	}
 	return b.Digest
+}
+
+// writeFiles writes files (slash name → content) under dir, making the
+// directories they need.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // runToken creates a token scoped to one run, as the controller does for a

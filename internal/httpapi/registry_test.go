@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -47,16 +46,7 @@ func (e *env) runWithFiles(files map[string]string) *api.Run {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	dir := e.ctl.RunFilesDir(r.ID)
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			e.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			e.t.Fatal(err)
-		}
-	}
+	writeFiles(e.t, e.ctl.RunFilesDir(r.ID), files)
 	return r
 }
 
@@ -91,23 +81,9 @@ func (e *env) modelFiles(name string, version int) map[string]string {
 // uploadModel packs a local file or folder as the CLI does and uploads it.
 func (e *env) uploadModel(files map[string]string, name string) string {
 	e.t.Helper()
-	dir := e.t.TempDir()
-	for n, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(n))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := snapshot.WritePath(dir, name, snapshot.Limits{}, &buf); err != nil {
-		e.t.Fatal(err)
-	}
-	b, err := e.admin.BlobUpload(e.t.Context(), &buf)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return b.Digest
+	return e.uploadPacked(files, func(dir string, w io.Writer) (snapshot.Info, error) {
+		return snapshot.WritePath(dir, name, snapshot.Limits{}, w)
+	})
 }
 
 func TestModelRegisterFromRun(t *testing.T) {
