@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -105,25 +102,15 @@ finds model.pkl, or the folder model/ and its files, in its model directory
 }
 
 // uploadPath packs the file or folder name of dir (snapshot.WritePath)
-// into a temporary file and uploads it unless the server has it.
+// and uploads it unless the server has it.
 func (a *app) uploadPath(ctx context.Context, cl *client.Client, dir, name, what string) (string, error) {
-	tmp, err := os.CreateTemp("", "hangar-model-*.tar.gz")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	h := sha256.New()
-	info, err := snapshot.WritePath(dir, name, modelLimits, io.MultiWriter(tmp, h))
-	if err != nil {
-		return "", &fieldError{Field: "path", Err: err}
-	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return "", err
-	}
-	desc := fmt.Sprintf("%s (%s, %s)", what, fileCount(info.Files), byteSize(info.Bytes))
-	return a.upload(ctx, cl, tmp, "sha256:"+hex.EncodeToString(h.Sum(nil)), size, desc)
+	return a.uploadArchive(ctx, cl, func(w io.Writer) (string, error) {
+		info, err := snapshot.WritePath(dir, name, modelLimits, w)
+		if err != nil {
+			return "", &fieldError{Field: "path", Err: err}
+		}
+		return fmt.Sprintf("%s (%s, %s)", what, fileCount(info.Files), byteSize(info.Bytes)), nil
+	})
 }
 
 func (a *app) modelRows(w io.Writer, ms []api.Model) {
@@ -256,29 +243,13 @@ would land outside DIR are refused.`,
 				return err
 			}
 			defer rc.Close()
-			if err := snapshot.MergeTree(rc, dir); err != nil {
-				return outputDirError(dir, err)
-			}
-			res := modelDownload{Name: m.Name, Version: m.Version, OutputDir: dir, Files: []string{}}
-			err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if !d.IsDir() {
-					rel, _ := filepath.Rel(dir, p)
-					res.Files = append(res.Files, filepath.ToSlash(rel))
-				}
-				return nil
-			})
+			files, err := mergeDownload(rc, dir)
 			if err != nil {
 				return err
 			}
+			res := modelDownload{Name: m.Name, Version: m.Version, OutputDir: dir, Files: files}
 			a.progress("Downloaded model %s:%d to %s\n", m.Name, m.Version, dir)
-			return a.emit(res, func(w io.Writer) {
-				for _, f := range res.Files {
-					fmt.Fprintln(w, filepath.Join(dir, f))
-				}
-			})
+			return a.emit(res, func(w io.Writer) { filePaths(w, dir, files) })
 		},
 	}
 	cmd.Flags().StringVar(&dir, "output-dir", "", "where to put the files (default ./NAME/VERSION)")

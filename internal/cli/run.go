@@ -160,18 +160,9 @@ func (a *app) buildRunSubmit(f submitFlags, args []string, changed func(string) 
 		}
 		s.MaxRunDurationSecs = int64((d + time.Second - 1) / time.Second)
 	}
-	if e := f.environment; e != "" {
-		if isEnvironmentFile(e) {
-			var spec api.EnvironmentSpec
-			if err := a.decodeFile(e, &spec, api.Environment{}); err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return s, nil, &fieldError{Field: "--environment", Err: fmt.Errorf("%s does not exist", e)}
-				}
-				return s, nil, err
-			}
-			s.EnvironmentSpec = &spec
-		} else {
-			s.Environment = e
+	if f.environment != "" {
+		if s.Environment, s.EnvironmentSpec, err = a.environmentFlag(f.environment); err != nil {
+			return s, nil, err
 		}
 	}
 	var inputs []inputArg
@@ -209,15 +200,8 @@ func (a *app) runSubmit(ctx context.Context, f submitFlags, args []string, chang
 		return err
 	}
 	src := f.sourceDir
-	if fi, err := os.Stat(src); err != nil {
-		return &fieldError{Field: "source_dir", Err: fmt.Errorf("%s does not exist", src)}
-	} else if !fi.IsDir() {
-		return &fieldError{Field: "source_dir", Err: fmt.Errorf("%s is not a directory", src)}
-	}
-	if req.Script != "" {
-		if _, err := os.Stat(filepath.Join(src, req.Script)); err != nil {
-			return &fieldError{Field: "script", Err: fmt.Errorf("%s is not in the source directory %s", req.Script, src), Hint: "give the script's path relative to --source-dir"}
-		}
+	if err := checkSource(src, "script", req.Script); err != nil {
+		return err
 	}
 	dirs := map[string]bool{}
 	for _, in := range inputs {
@@ -362,31 +346,44 @@ func (a *app) reportOutcome(r *api.Run) error {
 	return errSilent
 }
 
-// uploadDir snapshots dir (a tar.gz, as snapshot.Write makes it) into a
-// temporary file and uploads it unless the server has it; field names the
-// flag for errors and what the thing for progress.
+// uploadDir snapshots dir (a tar.gz, as snapshot.Write makes it) and
+// uploads it unless the server has it; field names the flag for errors and
+// what the thing for progress.
 func (a *app) uploadDir(ctx context.Context, cl *client.Client, dir, field, what string) (string, error) {
-	tmp, err := os.CreateTemp("", "hangar-snapshot-*.tar.gz")
+	return a.uploadArchive(ctx, cl, func(w io.Writer) (string, error) {
+		info, err := snapshot.Write(dir, snapshot.DefaultLimits, w)
+		if err != nil {
+			hint := ""
+			var le *snapshot.LimitError
+			if errors.As(err, &le) {
+				hint = "list what to leave out in " + filepath.Join(dir, ".hangarignore")
+			}
+			return "", &fieldError{Field: field, Err: err, Hint: hint}
+		}
+		return fmt.Sprintf("%s of %s (%s, %s)", what, dir, fileCount(info.Files), byteSize(info.Bytes)), nil
+	})
+}
+
+// uploadArchive packs an archive into a temporary file, hashing it on the
+// way, so that its digest is known before anything is sent, and uploads
+// it unless the server has it. pack writes the archive and describes it
+// for progress.
+func (a *app) uploadArchive(ctx context.Context, cl *client.Client, pack func(io.Writer) (desc string, err error)) (string, error) {
+	tmp, err := os.CreateTemp("", "hangar-upload-*.tar.gz")
 	if err != nil {
 		return "", err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
-	info, err := snapshot.Write(dir, snapshot.DefaultLimits, io.MultiWriter(tmp, h))
+	desc, err := pack(io.MultiWriter(tmp, h))
 	if err != nil {
-		hint := ""
-		var le *snapshot.LimitError
-		if errors.As(err, &le) {
-			hint = "list what to leave out in " + filepath.Join(dir, ".hangarignore")
-		}
-		return "", &fieldError{Field: field, Err: err, Hint: hint}
+		return "", err
 	}
 	size, err := tmp.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return "", err
 	}
-	desc := fmt.Sprintf("%s of %s (%s, %s)", what, dir, fileCount(info.Files), byteSize(info.Bytes))
 	return a.upload(ctx, cl, tmp, "sha256:"+hex.EncodeToString(h.Sum(nil)), size, desc)
 }
 
@@ -758,33 +755,46 @@ Archive entries that would land outside DIR are refused.`,
 				return err
 			}
 			defer rc.Close()
-			if err := snapshot.MergeTree(rc, dir); err != nil {
-				return outputDirError(dir, err)
-			}
-			res := downloadResult{RunID: id, OutputDir: dir, Files: []string{}}
-			err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if !d.IsDir() {
-					rel, _ := filepath.Rel(dir, p)
-					res.Files = append(res.Files, filepath.ToSlash(rel))
-				}
-				return nil
-			})
+			files, err := mergeDownload(rc, dir)
 			if err != nil {
 				return err
 			}
+			res := downloadResult{RunID: id, OutputDir: dir, Files: files}
 			a.progress("Downloaded the files of run %s to %s\n", id, dir)
-			return a.emit(res, func(w io.Writer) {
-				for _, f := range res.Files {
-					fmt.Fprintln(w, filepath.Join(dir, f))
-				}
-			})
+			return a.emit(res, func(w io.Writer) { filePaths(w, dir, files) })
 		},
 	}
 	cmd.Flags().StringVar(&dir, "output-dir", "", "where to put the files (default ./ID)")
 	return cmd
+}
+
+// mergeDownload merges the tar.gz r into dir (snapshot.MergeTree) and
+// lists every file then in dir, slash-separated and relative to it: what
+// the download commands report, files from an earlier download included.
+func mergeDownload(r io.Reader, dir string) ([]string, error) {
+	if err := snapshot.MergeTree(r, dir); err != nil {
+		return nil, outputDirError(dir, err)
+	}
+	files := []string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return files, err
+}
+
+// filePaths writes the downloaded files one a line, as paths the user can
+// open: dir joined with each.
+func filePaths(w io.Writer, dir string, files []string) {
+	for _, f := range files {
+		fmt.Fprintln(w, filepath.Join(dir, f))
+	}
 }
 
 // checkOutputDir refuses an --output-dir that cannot be one: it, or the

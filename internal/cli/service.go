@@ -134,9 +134,10 @@ func timeoutSeconds(s string) (int, error) {
 	return int((d + time.Second - 1) / time.Second), nil
 }
 
-// checkSource checks the source dir and the entry script in it, before
-// anything is uploaded.
-func checkSource(dir, script string) error {
+// checkSource checks the source dir and the script in it ("" for none),
+// before anything is uploaded; scriptField is the script's field in the
+// request (script for a run, entry_script for a service).
+func checkSource(dir, scriptField, script string) error {
 	if fi, err := os.Stat(dir); err != nil {
 		return &fieldError{Field: "source_dir", Err: fmt.Errorf("%s does not exist", dir)}
 	} else if !fi.IsDir() {
@@ -144,7 +145,7 @@ func checkSource(dir, script string) error {
 	}
 	if script != "" {
 		if _, err := os.Stat(filepath.Join(dir, script)); err != nil {
-			return &fieldError{Field: "entry_script", Err: fmt.Errorf("%s is not in the source directory %s", script, dir), Hint: "give the script's path relative to --source-dir"}
+			return &fieldError{Field: scriptField, Err: fmt.Errorf("%s is not in the source directory %s", script, dir), Hint: "give the script's path relative to --source-dir"}
 		}
 	}
 	return nil
@@ -197,7 +198,7 @@ func (a *app) serviceDeploy(ctx context.Context, f serviceFlags, changed func(st
 			return err
 		}
 	}
-	if err := checkSource(f.sourceDir, f.entryScript); err != nil {
+	if err := checkSource(f.sourceDir, "entry_script", f.entryScript); err != nil {
 		return err
 	}
 	cl, err := a.client()
@@ -672,7 +673,7 @@ func (a *app) serviceUpdate(ctx context.Context, name string, f serviceFlags, ch
 		return usagef("nothing to update: give at least one of --model, --entry-script, --source-dir, --environment, --python, -e, --workers, --auth, --request-timeout")
 	}
 	if newSource {
-		if err := checkSource(f.sourceDir, f.entryScript); err != nil {
+		if err := checkSource(f.sourceDir, "entry_script", f.entryScript); err != nil {
 			return err
 		}
 	}
