@@ -3,11 +3,13 @@ package cli
 import (
 	"errors"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hangar-ml/hangar/internal/agent"
 	"github.com/hangar-ml/hangar/internal/agentproto"
+	pysdk "github.com/hangar-ml/hangar/sdk/python"
 )
 
 func (a *app) agentCmd() *cobra.Command {
@@ -24,6 +26,13 @@ func (a *app) agentCmd() *cobra.Command {
 				return usagef("%s is not set", agentproto.TokenEnv)
 			}
 			cfg.Logger = a.logger()
+			// The Python SDK goes on every attempt's PYTHONPATH, so
+			// `from hangar.core import Run` works with nothing installed.
+			sdkDir := filepath.Join(cfg.Dir, "pysdk")
+			if err := pysdk.WriteTo(sdkDir); err != nil {
+				return err
+			}
+			cfg.ExtraPythonPath = sdkDir
 			err := agent.New(cfg).Run(cmd.Context())
 			if err != nil && errors.Is(err, cmd.Context().Err()) {
 				return nil

@@ -34,6 +34,7 @@ import (
 	"github.com/hangar-ml/hangar/internal/store"
 	"github.com/hangar-ml/hangar/internal/store/sqlstore"
 	"github.com/hangar-ml/hangar/internal/vmsize"
+	pysdk "github.com/hangar-ml/hangar/sdk/python"
 )
 
 // Version is the build's version, set by -ldflags or left as "dev".
@@ -191,7 +192,13 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxLogBytes: s.cfg.MaxLogMiB << 20,
 	})
 	blobs := blob.New(filepath.Join(dataDir, "blobs"))
-	services := servicectl.New(servicectl.Config{Store: st, Blobs: blobs, DataDir: dataDir, Logger: s.cfg.Logger, Clock: s.cfg.Clock})
+	// Services get the embedded Python SDK on their PYTHONPATH.
+	sdkDir := filepath.Join(dataDir, "pysdk")
+	if err := pysdk.WriteTo(sdkDir); err != nil {
+		ln.Close()
+		return err
+	}
+	services := servicectl.New(servicectl.Config{Store: st, Blobs: blobs, DataDir: dataDir, Logger: s.cfg.Logger, Clock: s.cfg.Clock, PythonPath: sdkDir})
 	gpus := map[string]bool{}
 	for name, p := range providers {
 		gpus[name] = p.HasGPUs()

@@ -1,0 +1,3 @@
+"""ComputeInstance (not supported by this server yet; see _unsupported)."""
+
+from ._unsupported import ComputeInstance  # noqa: F401
