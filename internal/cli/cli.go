@@ -122,6 +122,23 @@ func (a *app) client() (*client.Client, error) {
 	return a.cl, nil
 }
 
+// callAndEmit is the body of the many commands that make one call and
+// print its answer (list, show, …): call asks the server, and table writes
+// the answer for -o table; json and yaml print it as it is (see emit).
+// It is a function, not a method, because methods cannot take type
+// parameters.
+func callAndEmit[T any](a *app, call func(*client.Client) (T, error), table func(io.Writer, T)) error {
+	cl, err := a.client()
+	if err != nil {
+		return err
+	}
+	v, err := call(cl)
+	if err != nil {
+		return err
+	}
+	return a.emit(v, func(w io.Writer) { table(w, v) })
+}
+
 // usageError is a mistake in how the command was called (exit 2).
 type usageError struct{ msg string }
 

@@ -288,15 +288,7 @@ func (a *app) computeListCmd() *cobra.Command {
 		Short:   "List the compute targets of the workspace",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			cs, err := cl.ComputeList(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return a.emit(cs, func(w io.Writer) { computeRows(w, cs) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.Compute, error) { return cl.ComputeList(cmd.Context()) }, computeRows)
 		},
 	}
 }
@@ -308,15 +300,7 @@ func (a *app) computeShowCmd() *cobra.Command {
 		Example: "  hangar compute show cpu-cluster\n  hangar compute show cpu-cluster -o json",
 		Args:    exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			c, err := cl.ComputeGet(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.emit(c, func(w io.Writer) { a.computeDetail(w, c) })
+			return callAndEmit(a, func(cl *client.Client) (*api.Compute, error) { return cl.ComputeGet(cmd.Context(), args[0]) }, a.computeDetail)
 		},
 	}
 }
@@ -556,15 +540,7 @@ func (a *app) computeNodesCmd() *cobra.Command {
 		Short: "List the nodes of a cluster",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			ns, err := cl.ComputeNodes(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.emit(ns, func(w io.Writer) { a.nodeRows(w, ns) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.Node, error) { return cl.ComputeNodes(cmd.Context(), args[0]) }, a.nodeRows)
 		},
 	}
 }
@@ -588,15 +564,7 @@ func (a *app) computeSizesCmd() *cobra.Command {
 		Short:   "List the VM sizes a cluster can use, with prices",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			sizes, err := cl.VMSizes(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return a.emit(sizes, func(w io.Writer) { sizeRows(w, sizes) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.VMSize, error) { return cl.VMSizes(cmd.Context()) }, sizeRows)
 		},
 	}
 }

@@ -76,15 +76,7 @@ func (a *app) environmentListCmd() *cobra.Command {
 		Short:   "List registered environments",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			es, err := cl.EnvironmentList(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return a.emit(es, func(w io.Writer) { environmentRows(w, es) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.Environment, error) { return cl.EnvironmentList(cmd.Context()) }, environmentRows)
 		},
 	}
 }

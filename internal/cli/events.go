@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hangar-ml/hangar/api"
+	"github.com/hangar-ml/hangar/client"
 )
 
 func (a *app) eventsCmd() *cobra.Command {
@@ -19,15 +20,7 @@ func (a *app) eventsCmd() *cobra.Command {
 			if limit < 1 || limit > 1000 {
 				return usagef("--limit must be between 1 and 1000, not %d", limit)
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			es, err := cl.Events(cmd.Context(), computeName, limit)
-			if err != nil {
-				return err
-			}
-			return a.emit(es, func(w io.Writer) { eventRows(w, es) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.Event, error) { return cl.Events(cmd.Context(), computeName, limit) }, eventRows)
 		},
 	}
 	cmd.Flags().StringVar(&computeName, "compute", "", "only events of this compute")

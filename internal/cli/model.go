@@ -129,15 +129,7 @@ func (a *app) modelListCmd() *cobra.Command {
 		Short:   "List model versions, newest first",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			ms, err := cl.ModelList(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			return a.emit(ms, func(w io.Writer) { a.modelRows(w, ms) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.Model, error) { return cl.ModelList(cmd.Context(), name) }, a.modelRows)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "only the versions of this model")
@@ -163,15 +155,7 @@ func (a *app) modelShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			m, err := cl.ModelGet(cmd.Context(), name, version)
-			if err != nil {
-				return err
-			}
-			return a.emit(m, func(w io.Writer) { modelDetail(w, m) })
+			return callAndEmit(a, func(cl *client.Client) (*api.Model, error) { return cl.ModelGet(cmd.Context(), name, version) }, modelDetail)
 		},
 	}
 }

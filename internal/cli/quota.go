@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hangar-ml/hangar/api"
+	"github.com/hangar-ml/hangar/client"
 )
 
 func (a *app) quotaCmd() *cobra.Command {
@@ -28,15 +29,7 @@ func (a *app) quotaListCmd() *cobra.Command {
 		Short:   "List vCPU quotas and their use",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			qs, err := cl.QuotaList(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return a.emit(qs, func(w io.Writer) { quotaRows(w, qs) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.Quota, error) { return cl.QuotaList(cmd.Context()) }, quotaRows)
 		},
 	}
 }
@@ -50,15 +43,7 @@ func (a *app) quotaSetCmd() *cobra.Command {
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.flagFor = flagMap(map[string]string{"vcpus_limit": "--vcpus"})
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			out, err := cl.QuotaSet(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			return a.emit(out, func(w io.Writer) { quotaRows(w, []api.Quota{*out}) })
+			return callAndEmit(a, func(cl *client.Client) (*api.Quota, error) { return cl.QuotaSet(cmd.Context(), q) }, func(w io.Writer, out *api.Quota) { quotaRows(w, []api.Quota{*out}) })
 		},
 	}
 	fl := cmd.Flags()

@@ -550,15 +550,7 @@ func (a *app) runListCmd() *cobra.Command {
 		Short:   "List runs, newest first",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			rs, err := cl.RunList(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			return a.emit(rs, func(w io.Writer) { a.runRows(w, rs, true) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.Run, error) { return cl.RunList(cmd.Context(), f) }, func(w io.Writer, rs []api.Run) { a.runRows(w, rs, true) })
 		},
 	}
 	cmd.Flags().StringVar(&f.Experiment, "experiment", "", "only runs of this experiment")
@@ -573,15 +565,7 @@ func (a *app) runShowCmd() *cobra.Command {
 		Short: "Show a run: status, error, timestamps and attempts",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			r, err := cl.RunGet(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.emit(r, func(w io.Writer) { a.runDetail(w, r) })
+			return callAndEmit(a, func(cl *client.Client) (*api.Run, error) { return cl.RunGet(cmd.Context(), args[0]) }, a.runDetail)
 		},
 	}
 }
@@ -835,15 +819,7 @@ func (a *app) runMetricsCmd() *cobra.Command {
 		Short: "List the metrics a run logged",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			ms, err := cl.RunMetrics(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.emit(ms, func(w io.Writer) { metricRows(w, ms) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.Metric, error) { return cl.RunMetrics(cmd.Context(), args[0]) }, metricRows)
 		},
 	}
 }

@@ -298,15 +298,7 @@ func (a *app) serviceListCmd() *cobra.Command {
 		Short:   "List the services of the workspace",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			ss, err := cl.ServiceList(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return a.emit(ss, func(w io.Writer) { serviceRows(w, ss) })
+			return callAndEmit(a, func(cl *client.Client) ([]api.Service, error) { return cl.ServiceList(cmd.Context()) }, serviceRows)
 		},
 	}
 }
@@ -318,15 +310,7 @@ func (a *app) serviceShowCmd() *cobra.Command {
 		Example: "  hangar service show digits-svc\n  hangar service show digits-svc -o json",
 		Args:    exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			s, err := cl.ServiceGet(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.emit(s, func(w io.Writer) { serviceDetail(w, s) })
+			return callAndEmit(a, func(cl *client.Client) (*api.Service, error) { return cl.ServiceGet(cmd.Context(), args[0]) }, serviceDetail)
 		},
 	}
 }
