@@ -123,9 +123,10 @@ class _Client:
             except HTTPError:
                 raise
             except OSError:
-                if time.monotonic() + delay > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise
-                time.sleep(delay)
+                time.sleep(min(delay, left))
                 delay = min(delay * 2, 5.0)
 
 
