@@ -188,6 +188,10 @@ func (a *app) serviceDeploy(ctx context.Context, f serviceFlags, changed func(st
 		d.Port = f.port
 	}
 	if changed("workers") {
+		if f.workers < 1 {
+			// 0 on the wire means "the default", so say no here.
+			return usagef("--workers (%d) must be between 1 and 16", f.workers)
+		}
 		d.Workers = f.workers
 	}
 	if changed("auth") {

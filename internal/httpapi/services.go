@@ -361,7 +361,13 @@ func (a *API) checkPort(ctx context.Context, ws, name string, port int, self *se
 			return nil
 		}
 	}
-	if self != nil && self.Port == port {
+	if self != nil {
+		if self.Port == port {
+			return nil
+		}
+		// A running service cannot move without dropping its clients.
+		l.AddErr(problem.Field("port", "service %s serves on port %d; a service keeps its port (asked for %d)", name, self.Port, port).
+			WithHint(fmt.Sprintf("leave out --port, or delete %s and deploy it again on the new port", name)))
 		return nil
 	}
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))

@@ -194,6 +194,7 @@ CREATE TABLE models (
 	size        BIGINT NOT NULL,
 	created_by  TEXT NOT NULL,
 	created_at  BIGINT,
+	deleted_at  BIGINT,
 	PRIMARY KEY (workspace, name, version)
 );
 CREATE INDEX models_workspace_created ON models (workspace, created_at);

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hangar-ml/hangar/internal/model"
 	"github.com/hangar-ml/hangar/internal/store"
@@ -53,7 +54,7 @@ RETURNING version`, m.Workspace, m.Name, m.Workspace, m.Name, text(m.Description
 // ModelGet returns version of the named model, or its latest version when
 // version <= 0; model.ErrNotFound if there is none.
 func (s *Store) ModelGet(ctx context.Context, workspace, name string, version int) (model.Model, error) {
-	q, args := `SELECT `+modelColumns+` FROM models WHERE workspace = ? AND name = ?`, []any{workspace, name}
+	q, args := `SELECT `+modelColumns+` FROM models WHERE workspace = ? AND name = ? AND deleted_at IS NULL`, []any{workspace, name}
 	if version > 0 {
 		q, args = q+` AND version = ?`, append(args, version)
 	} else {
@@ -73,7 +74,7 @@ func (s *Store) ModelGet(ctx context.Context, workspace, name string, version in
 // the workspace when name is "", newest first: by CreatedAt, then version,
 // then name, all descending.
 func (s *Store) ModelList(ctx context.Context, workspace, name string) ([]model.Model, error) {
-	q, args := `SELECT `+modelColumns+` FROM models WHERE workspace = ?`, []any{workspace}
+	q, args := `SELECT `+modelColumns+` FROM models WHERE workspace = ? AND deleted_at IS NULL`, []any{workspace}
 	if name != "" {
 		q, args = q+` AND name = ?`, append(args, name)
 	}
@@ -88,7 +89,10 @@ func (s *Store) ModelList(ctx context.Context, workspace, name string) ([]model.
 // ModelDelete removes one version of a model; model.ErrNotFound if there
 // is none.
 func (s *Store) ModelDelete(ctx context.Context, workspace, name string, version int) error {
-	n, err := affected(s.w.ExecContext(ctx, `DELETE FROM models WHERE workspace = ? AND name = ? AND version = ?`, workspace, name, version))
+	// A deleted version stays as a tombstone so its number is never reused
+	// for other bytes (versions count up, as in Azure ML).
+	n, err := affected(s.w.ExecContext(ctx, `UPDATE models SET deleted_at = ? WHERE workspace = ? AND name = ? AND version = ? AND deleted_at IS NULL`,
+		time.Now().UnixMicro(), workspace, name, version))
 	if err != nil {
 		return fmt.Errorf("delete model %s:%d: %w", name, version, err)
 	}

@@ -75,8 +75,10 @@ func TestModel(t *testing.T) {
 		wantErr(t, s.ModelDelete(ctx, "ws", "digits", 2), model.ErrNotFound)
 		wantErr(t, s.ModelDelete(ctx, "ws", "digits", 7), model.ErrNotFound)
 		wantDiff(t, "latest after delete", d1, get(s.ModelGet(ctx, "ws", "digits", 0)))
-		// The next version follows the highest one left.
-		d3 := create(newModel("ws", "digits", at(5*time.Minute)), 2)
+		// A deleted version's number is never reused (as in Azure ML).
+		d3 := create(newModel("ws", "digits", at(5*time.Minute)), 3)
+		_, err := s.ModelGet(ctx, "ws", "digits", 2)
+		wantErr(t, err, model.ErrNotFound)
 		wantDiff(t, "latest after re-create", d3, get(s.ModelGet(ctx, "ws", "digits", 0)))
 		// Other workspaces are untouched.
 		get(s.ModelGet(ctx, "other", "digits", 1))
