@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // pipelineDepth is how many calls a worker holds at once: the one it runs
@@ -101,13 +102,13 @@ func (s *Service) dispatch(ctx context.Context, c *call) (*pool, *httpError) {
 		switch c.err {
 		case errNotStarted:
 			c.err = nil
-			if s.clock.Now().UnixNano() >= c.deadline {
-				return p, s.timeoutError()
+			if now := s.clock.Now().UnixNano(); now-c.arrival >= int64(s.requestTimeout()) {
+				return p, s.queueTimeoutError(c, now)
 			}
 			continue
 		case errQueueTimeout:
 			c.err = nil
-			return p, s.timeoutError()
+			return p, s.queueTimeoutError(c, s.clock.Now().UnixNano())
 		}
 		return p, nil
 	}
@@ -226,12 +227,13 @@ func (p *pool) feedLocked(w *worker) {
 	}
 }
 
-// expireQueued fails the queued calls whose deadline is before now.
-func (p *pool) expireQueued(now int64) {
+// expireQueued fails the queued calls that arrived timeout or more before
+// now (Unix ns).
+func (p *pool) expireQueued(now, timeout int64) {
 	p.mu.Lock()
 	var expired []*call
 	for i := p.pending.head; i < len(p.pending.q); i++ {
-		if c := p.pending.q[i]; now >= c.deadline {
+		if c := p.pending.q[i]; now-c.arrival >= timeout {
 			expired = append(expired, c)
 		}
 	}
@@ -245,7 +247,10 @@ func (p *pool) expireQueued(now int64) {
 	}
 }
 
-func (s *Service) timeoutError() *httpError {
+// queueTimeoutError answers a call that no worker started within the
+// request timeout; no worker was stopped for it.
+func (s *Service) queueTimeoutError(c *call, now int64) *httpError {
+	waited := time.Duration(now - c.arrival).Round(time.Millisecond)
 	return &httpError{status: http.StatusGatewayTimeout, code: "Timeout",
-		msg: fmt.Sprintf("no answer within %s (waiting for a worker included)", s.timeout)}
+		msg: fmt.Sprintf("the request waited in the queue for %s and no worker started it within the request timeout (%s): every worker was busy with earlier requests; retry later", waited, s.requestTimeout())}
 }

@@ -50,8 +50,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, id, &httpError{status: http.StatusMethodNotAllowed, code: "MethodNotAllowed", msg: "use GET /ready"})
 			return
 		}
-		if s.cur.Load() == nil {
-			s.writeError(w, id, s.notReady())
+		if herr := s.readiness(); herr != nil {
+			s.writeError(w, id, herr)
 			return
 		}
 		h["Content-Type"] = contentTypeText
@@ -118,7 +118,7 @@ func (s *Service) score(w http.ResponseWriter, r *http.Request, id string) {
 	}
 
 	c.n = n
-	c.deadline = arrival.Add(s.timeout).UnixNano()
+	c.arrival = arrival.UnixNano()
 	p, herr := s.dispatch(r.Context(), c)
 	if herr == nil && c.err != nil {
 		herr = s.callFailed(p, id, c.err)
@@ -150,9 +150,10 @@ func (s *Service) score(w http.ResponseWriter, r *http.Request, id string) {
 // callFailed explains a call whose worker died or timed out.
 func (s *Service) callFailed(p *pool, id string, err error) *httpError {
 	if err == errTimeout {
-		p.event("request %s timed out after %s; its worker was killed", id, s.timeout)
+		timeout := s.requestTimeout()
+		p.event("request %s: run() did not return within %s; its worker was killed", id, timeout)
 		return &httpError{status: http.StatusGatewayTimeout, code: "Timeout",
-			msg: fmt.Sprintf("run() did not return within %s; the worker was killed and is restarting", s.timeout)}
+			msg: fmt.Sprintf("run() did not return within %s; the worker was killed and is restarting", timeout)}
 	}
 	p.event("request %s failed: %v", id, err)
 	s.logger.Warn("worker failed a request", slog.String(keyRequest, id), slog.String(keyErr, err.Error()))
@@ -216,7 +217,7 @@ func (s *Service) putCall(c *call) {
 	if cap(c.out) > maxPooledBuffer {
 		c.out = make([]byte, 0, 4096)
 	}
-	c.buf, c.out, c.n, c.deadline, c.kind, c.err, c.timedOut, c.sendTo = c.buf[:0], c.out[:0], 0, 0, 0, nil, false, nil
+	c.buf, c.out, c.n, c.arrival, c.started, c.kind, c.err, c.timedOut, c.sendTo = c.buf[:0], c.out[:0], 0, 0, 0, 0, nil, false, nil
 	s.calls.Put(c)
 }
 
@@ -300,6 +301,23 @@ func unsupportedType(ct string) *httpError {
 func (s *Service) tooLarge() *httpError {
 	return &httpError{status: http.StatusRequestEntityTooLarge, code: "PayloadTooLarge",
 		msg: fmt.Sprintf("the body is over the limit of %d bytes", s.maxBody)}
+}
+
+// readiness is nil when a pool serves and at least one of its workers is
+// up (GET /ready answers 200), else the 503 to answer.
+func (s *Service) readiness() *httpError {
+	p := s.cur.Load()
+	if p == nil {
+		return s.notReady()
+	}
+	p.mu.Lock()
+	up := p.up
+	p.mu.Unlock()
+	if up == 0 {
+		return &httpError{status: http.StatusServiceUnavailable, code: "NoWorker", retry: true,
+			msg: "no worker is running: they are restarting, or their restarts fail (see hangar service show " + s.name + ")"}
+	}
+	return nil
 }
 
 func (s *Service) notReady() *httpError {

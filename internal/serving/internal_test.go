@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hangar-ml/hangar/internal/clock"
 )
 
 func TestLocateJSONError(t *testing.T) {
@@ -204,5 +206,69 @@ func BenchmarkHandler(b *testing.B) {
 		rd.Reset(body)
 		clear(w.h)
 		s.ServeHTTP(w, req)
+	}
+}
+
+func TestServiceLogRotates(t *testing.T) {
+	t.Parallel()
+	const max = 1000
+	path := filepath.Join(t.TempDir(), "logs", "service.log")
+	// An earlier run left more than the cap: it is rotated at open.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, bytes.Repeat([]byte("old\n"), max), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := newServiceLog(clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), max)
+	if err := l.open(path); err != nil {
+		t.Fatal(err)
+	}
+	const line = "0123456789012345678901234567890123456789012345678\n" // 50 bytes
+	for i := range 100 {
+		l.output([]byte(fmt.Sprintf("%02d%s", i, line[2:])))
+		if i%10 == 0 {
+			l.event("event %d", i)
+		}
+	}
+	l.close()
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := os.ReadFile(path + ".1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := len("2026-01-01T00:00:00.000Z hangar: event 90\n")
+	if len(cur) > max+longest || len(prev) > max+longest || len(prev) <= max {
+		t.Errorf("sizes %d and %d (.1), cap %d", len(cur), len(prev), max)
+	}
+	if bytes.Contains(prev, []byte("old\n")) {
+		t.Error("the earlier run's log survived two rotations")
+	}
+	if !bytes.HasSuffix(cur, []byte("99"+line[2:])) {
+		t.Errorf("the last line is not at the end of the log:\n%s", cur)
+	}
+	// Every line is whole, in one file or the other, in order.
+	all := string(prev) + string(cur)
+	if !strings.Contains(all, "80"+line[2:]) || strings.Index(all, "80"+line[2:]) > strings.Index(all, "99"+line[2:]) {
+		t.Errorf("lines lost or out of order:\n%s", all)
+	}
+}
+
+func TestServiceLogUncapped(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "service.log")
+	l := newServiceLog(clock.Real{}, -1)
+	if err := l.open(path); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		l.output([]byte("some output\n"))
+	}
+	l.close()
+	if _, err := os.Stat(path + ".1"); !os.IsNotExist(err) {
+		t.Errorf("rotated without a cap: %v", err)
 	}
 }

@@ -11,39 +11,88 @@ import (
 
 // slog attribute keys.
 const (
-	keyComponent  = "component"
-	keyService    = "service"
-	keyGeneration = "generation"
-	keyWorkers    = "workers"
-	keyRequest    = "request_id"
-	keyErr        = "err"
+	keyComponent = "component"
+	keyService   = "service"
+	keyPool      = "pool"
+	keyWorkers   = "workers"
+	keyRequest   = "request_id"
+	keyErr       = "err"
 )
 
 // tailLines is how many last lines of output an init error carries.
 const tailLines = 20
 
-// serviceLog is the service log file: worker output as it comes, and
-// front-end events prefixed with a UTC timestamp and "hangar:".
+// serviceLog is the service log file: worker output as it comes (each
+// worker's stderr is a pipe that a goroutine of its own copies here, off the
+// request path), and front-end events prefixed with a UTC timestamp and
+// "hangar:". Past max bytes the file is rotated to path+".1".
 type serviceLog struct {
 	clock clock.Clock
+	max   int64 // rotate past this size; <= 0: never
 	mu    sync.Mutex
+	path  string
 	f     *os.File // nil: lines are dropped (the pools still keep their last lines)
+	size  int64    // of f
 }
 
-func newServiceLog(c clock.Clock) *serviceLog { return &serviceLog{clock: c} }
+func newServiceLog(c clock.Clock, max int64) *serviceLog {
+	return &serviceLog{clock: c, max: max}
+}
 
 func (l *serviceLog) open(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, size, err := openAppend(path)
 	if err != nil {
 		return err
 	}
 	l.mu.Lock()
-	l.f = f
+	l.path, l.f, l.size = path, f, size
+	if l.max > 0 && l.size > l.max { // left over from an earlier run
+		l.rotateLocked()
+	}
 	l.mu.Unlock()
 	return nil
+}
+
+func openAppend(path string) (*os.File, int64, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+// writeLocked appends b and rotates the file once it is past the cap.
+func (l *serviceLog) writeLocked(b []byte) {
+	n, _ := l.f.Write(b)
+	l.size += int64(n)
+	if l.max > 0 && l.size > l.max {
+		l.rotateLocked()
+	}
+}
+
+// rotateLocked renames the file to path+".1", replacing an older one, and
+// starts a new one. If that fails the file is emptied instead, so the cap
+// holds either way.
+func (l *serviceLog) rotateLocked() {
+	_ = l.f.Close()
+	l.f, l.size = nil, 0
+	if err := os.Rename(l.path, l.path+".1"); err == nil {
+		if f, size, err := openAppend(l.path); err == nil {
+			l.f, l.size = f, size
+			return
+		}
+	}
+	if f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o644); err == nil {
+		l.f = f
+	}
 }
 
 func (l *serviceLog) close() {
@@ -62,7 +111,7 @@ func (l *serviceLog) event(format string, args ...any) string {
 	defer l.mu.Unlock()
 	if l.f != nil {
 		ts := l.clock.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
-		_, _ = l.f.WriteString(ts + " " + msg + "\n")
+		l.writeLocked([]byte(ts + " " + msg + "\n"))
 	}
 	return msg
 }
@@ -77,7 +126,7 @@ func (l *serviceLog) output(line []byte) {
 	if len(line) > 0 && line[len(line)-1] != '\n' {
 		line = append(line[:len(line):len(line)], '\n')
 	}
-	_, _ = l.f.Write(line)
+	l.writeLocked(line)
 }
 
 // lineRing keeps the last tailLines lines.

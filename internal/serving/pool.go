@@ -31,7 +31,8 @@ const (
 	restartBackoffMax = 30 * time.Second
 )
 
-// pool is one generation of workers started from one PoolConfig.
+// pool is the W workers started from one PoolConfig; gen numbers it ("pool N"
+// in the log, the runtime's own counter, not the service's generation).
 type pool struct {
 	s        *Service
 	gen      int64
@@ -153,17 +154,17 @@ func workerEnv(pc PoolConfig) []string {
 	return env
 }
 
-// startPool starts every worker of generation gen and waits until all
+// startPool starts every worker of pool gen and waits until all
 // init() returned. On failure every process it started is killed and
 // reaped, and the error is an *InitError.
 func (s *Service) startPool(ctx context.Context, pc PoolConfig, gen int64) (*pool, error) {
 	p, err := s.newPool(pc, gen)
 	if err != nil {
-		s.log.event("generation %d not started: %v", gen, err)
+		s.log.event("pool %d not started: %v", gen, err)
 		return nil, &InitError{Generation: gen, Err: err}
 	}
 	s.addPool(p)
-	p.event("generation %d starting %d worker(s): %s %s in %s", gen, p.n, p.python, p.cfg.EntryScript, p.cfg.SourceDir)
+	p.event("pool %d starting %d worker(s): %s %s in %s", gen, p.n, p.python, p.cfg.EntryScript, p.cfg.SourceDir)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -231,7 +232,7 @@ func (p *pool) startWorker(ctx context.Context, slot int) (*worker, error) {
 		<-w.done
 		return nil, err
 	}
-	p.event("generation %d worker %d ready (pid %d)", p.gen, slot, w.pid)
+	p.event("pool %d worker %d ready (pid %d)", p.gen, slot, w.pid)
 	return w, nil
 }
 
@@ -239,7 +240,7 @@ func (p *pool) startWorker(ctx context.Context, slot int) (*worker, error) {
 // (*ScriptError), a worker that exited (*ExitError), a timeout, or a bad
 // PoolConfig. Its message ends with the last lines of the workers' output.
 type InitError struct {
-	Generation int64
+	Generation int64 // the pool's number (see Status.Generation)
 	Err        error
 	LastLines  []string
 }
@@ -267,7 +268,7 @@ func (p *pool) logScriptError(reqID string, err error) {
 	if !errors.As(err, &se) {
 		return
 	}
-	prefix := fmt.Sprintf("generation %d: ", p.gen)
+	prefix := fmt.Sprintf("pool %d: ", p.gen)
 	if reqID != "" {
 		prefix = fmt.Sprintf("request %s: ", reqID)
 	}
@@ -322,8 +323,9 @@ func (p *pool) install(w *worker) {
 }
 
 // lost takes a worker that ended out of service and, unless the pool is
-// retiring, restarts its slot (in the calling goroutine, readLoop's).
-func (p *pool) lost(w *worker, cause error, hadCalls bool) {
+// retiring, restarts its slot (in the calling goroutine, readLoop's). cause
+// says why it ended and what it was doing.
+func (p *pool) lost(w *worker, cause error) {
 	p.mu.Lock()
 	p.disableLocked(w)
 	retiring := p.retiring
@@ -332,11 +334,7 @@ func (p *pool) lost(w *worker, cause error, hadCalls bool) {
 		return
 	}
 	p.s.m.restarts.Add(1)
-	why := cause.Error()
-	if !hadCalls {
-		why += " while idle"
-	}
-	p.event("generation %d worker %d (pid %d) ended: %s; restarting it", p.gen, w.slot, w.pid, why)
+	p.event("pool %d worker %d (pid %d) ended: %v; restarting it", p.gen, w.slot, w.pid, cause)
 	p.s.refresh()
 	p.restart(w.slot)
 }
@@ -365,9 +363,9 @@ func (p *pool) restart(slot int) {
 			return
 		}
 		p.logScriptError("", err)
-		msg := fmt.Sprintf("worker %d of generation %d does not restart (retrying in %s): %v", slot, p.gen, backoff, err)
+		msg := fmt.Sprintf("worker %d of pool %d does not restart (retrying in %s): %v", slot, p.gen, backoff, err)
 		p.event("%s", msg)
-		p.s.logger.Warn("worker restart failed", slog.Int64(keyGeneration, p.gen), slog.String(keyErr, err.Error()))
+		p.s.logger.Warn("worker restart failed", slog.Int64(keyPool, p.gen), slog.String(keyErr, err.Error()))
 		p.mu.Lock()
 		p.restartErr = msg
 		if !failing {
@@ -419,7 +417,7 @@ func (p *pool) retire() {
 		}
 	}
 	p.reap()
-	p.s.log.event("generation %d stopped", p.gen)
+	p.s.log.event("pool %d stopped", p.gen)
 }
 
 // event writes a front-end line to the log and the pool's last lines.

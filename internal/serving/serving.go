@@ -22,12 +22,13 @@ const (
 	DefaultMaxBodyBytes   = 100 << 20
 	DefaultQueuePerWorker = 64
 	DefaultStopGrace      = 10 * time.Second
+	DefaultMaxLogBytes    = 100 << 20
 
 	// MaxBodyLimit caps Config.MaxBodyBytes: a frame length is 32 bits.
 	MaxBodyLimit = 1 << 30
 )
 
-// PoolConfig is the code a service runs: one generation of workers.
+// PoolConfig is the code a service runs: one pool of workers.
 type PoolConfig struct {
 	// Python is the interpreter; "" means python3 found on PATH.
 	Python string
@@ -43,8 +44,10 @@ type PoolConfig struct {
 	Env map[string]string
 	// Workers is the number of worker processes; 0 means 1.
 	Workers int
-	// InitTimeout bounds import + init() of every worker; 0 means 5 minutes.
-	// A pool whose init() takes longer fails.
+	// InitTimeout bounds import + init() of every worker, at the first
+	// start and at each restart; 0 or negative means 5 minutes. A pool
+	// whose init() takes longer fails; a restart that takes longer is
+	// retried with backoff. Stop and a newer Update do not wait for it.
 	InitTimeout time.Duration
 }
 
@@ -54,17 +57,21 @@ type Config struct {
 	Name string
 	// Addr is the listen address, "127.0.0.1:PORT"; port 0 picks a free one (see Port).
 	Addr string
-	// Pool is the first generation of workers.
+	// Pool is the first pool of workers.
 	Pool PoolConfig
 	// AuthEnabled requires "Authorization: Bearer <PrimaryKey or SecondaryKey>" on /score.
 	// Empty keys never match. Change with SetKeys.
 	AuthEnabled  bool
 	PrimaryKey   string
 	SecondaryKey string
-	// RequestTimeout bounds one /score request from arrival to answer,
-	// queueing included; 0 means 60 s. A worker still running the request
-	// when it expires is killed and restarted, and the request gets 504
-	// (within a watchdog tick: RequestTimeout/10, at most 1 s).
+	// RequestTimeout bounds, for one /score request, both the wait for a
+	// worker to start it (from arrival: in the queue or in a worker's pipe)
+	// and run() itself (from when the worker started it); 0 or negative
+	// means 60 s. A request no worker started in time gets 504 and nothing
+	// is killed; a worker whose run() runs longer is killed and restarted,
+	// and its request gets 504. Either happens within a watchdog tick
+	// (RequestTimeout/10, at most 1 s), so a request is answered within
+	// about twice RequestTimeout. Change with SetRequestTimeout.
 	RequestTimeout time.Duration
 	// MaxBodyBytes limits the request body; 0 means 100 MB, and it is capped at MaxBodyLimit.
 	MaxBodyBytes int64
@@ -79,6 +86,11 @@ type Config struct {
 	// LogPath is the service log (worker output, tracebacks, front-end
 	// events), appended to; "" keeps only the last lines in memory.
 	LogPath string
+	// MaxLogBytes caps LogPath: once it grows past the cap it is renamed to
+	// LogPath+".1" (replacing an older one) and a new LogPath starts, so
+	// about twice the cap is on disk at most. 0 means 100 MiB; negative
+	// means no cap.
+	MaxLogBytes int64
 	// Logger receives front-end events too; nil discards.
 	Logger *slog.Logger
 	// Clock drives init timeouts, request timeouts, restart backoff and
@@ -91,8 +103,9 @@ type State string
 
 // Service states.
 const (
-	// Transitioning: a pool is starting (first deploy or update). The
-	// previous pool, if any, keeps serving meanwhile.
+	// Transitioning: a pool is starting (first deploy or update), or an
+	// Update waits to start one. The previous pool, if any, keeps serving
+	// meanwhile.
 	Transitioning State = "Transitioning"
 	// Healthy: a pool serves and all its workers are up or restarting normally.
 	Healthy State = "Healthy"
@@ -110,37 +123,40 @@ type Status struct {
 	// Error explains Failed and Unhealthy; while Healthy it holds the error
 	// of the last failed Update (cleared by a successful one), if any.
 	Error string
-	// Ready reports whether a pool serves (what GET /ready answers).
+	// Ready reports whether a pool serves and at least one of its workers
+	// is up (what GET /ready answers).
 	Ready bool
 	// Workers is the serving pool's worker count; WorkersReady how many of
 	// them are running (idle or busy) rather than restarting.
 	Workers      int
 	WorkersReady int
 	// Generation numbers pools in the order Start and Update created them
-	// (the first is 1); 0 while none serves.
+	// (the first is 1; the log calls it "pool N"); 0 while none serves. It
+	// is the runtime's own counter, not the service's generation.
 	Generation int64
-	// Pending is the generation being started, 0 when none.
+	// Pending is the pool number being started, 0 when none.
 	Pending int64
 }
 
 // Service is one running service. Its methods are safe for concurrent use.
 type Service struct {
 	name       string
-	cfg        Config // defaults applied; Pool is the first generation's
+	cfg        Config // defaults applied; Pool is the first pool's
 	clock      clock.Clock
 	logger     *slog.Logger
 	log        *serviceLog
 	srv        *http.Server
 	port       int
 	maxBody    int64
-	timeout    time.Duration
 	swaggerOn  []byte
 	swaggerOff []byte
 
-	keys  atomic.Pointer[keySet]
-	cur   atomic.Pointer[pool] // the serving pool, nil while none
-	m     metrics
-	calls sync.Pool // *call, with their buffers
+	timeout    atomic.Int64  // RequestTimeout, see SetRequestTimeout
+	timeoutSet chan struct{} // wakes the watchdog after SetRequestTimeout
+	keys       atomic.Pointer[keySet]
+	cur        atomic.Pointer[pool] // the serving pool, nil while none
+	m          metrics
+	calls      sync.Pool // *call, with their buffers
 
 	deploy chan struct{} // one-slot semaphore: one pool starts at a time
 
@@ -149,6 +165,8 @@ type Service struct {
 	errMsg   string // Failed/update error
 	lastGen  int64
 	pending  int64
+	waiting  int                // Updates waiting for the deploy semaphore
+	newest   *deployTicket      // the latest deploy not yet finished; a newer Update or Stop cancels it
 	pools    map[*pool]struct{} // every pool with live processes (watchdog, hard stop)
 	changed  chan struct{}      // closed and replaced on every change
 	stopping bool
@@ -161,6 +179,15 @@ type Service struct {
 
 // ErrStopped is returned by Update after Stop.
 var ErrStopped = errors.New("service stopped")
+
+// ErrSuperseded is returned by an Update (and ends Start's first deploy)
+// that a newer Update replaced before its pool was ready.
+var ErrSuperseded = errors.New("a newer update replaced this one before its workers were ready")
+
+// deployTicket is one deploy (Start's or an Update's) until it finishes.
+type deployTicket struct {
+	cancel context.CancelCauseFunc
+}
 
 // Start binds cfg.Addr at once (an error if it is taken), serves HTTP and
 // starts the first pool in the background: /ready answers 503 and Status is
@@ -202,11 +229,12 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}()
 	pc := s.cfg.Pool
 	s.deploy <- struct{}{} // taken here, so that an Update right after Start comes second
+	dctx, t := s.newDeploy(context.Background())
 	go func() {
 		defer s.bg.Done()
-		ctx, cancel := s.stopContext()
+		ctx, cancel := s.mergeStop(dctx)
 		defer cancel()
-		_ = s.deployPool(ctx, pc, true) // the outcome is in Status
+		_ = s.deployPool(ctx, pc, t, true) // the outcome is in Status
 	}()
 	return s, nil
 }
@@ -233,13 +261,15 @@ func newService(cfg Config) (*Service, error) {
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = DefaultStopGrace
 	}
+	if cfg.MaxLogBytes == 0 {
+		cfg.MaxLogBytes = DefaultMaxLogBytes
+	}
 	s := &Service{
 		name:    cfg.Name,
 		cfg:     cfg,
 		clock:   cfg.Clock,
 		logger:  cfg.Logger.With(slog.String(keyComponent, "serving"), slog.String(keyService, cfg.Name)),
 		maxBody: cfg.MaxBodyBytes,
-		timeout: cfg.RequestTimeout,
 		deploy:  make(chan struct{}, 1),
 		state:   Transitioning,
 		pools:   make(map[*pool]struct{}),
@@ -247,7 +277,9 @@ func newService(cfg Config) (*Service, error) {
 		stop:    make(chan struct{}),
 		served:  make(chan struct{}),
 	}
-	s.log = newServiceLog(cfg.Clock)
+	s.timeout.Store(int64(cfg.RequestTimeout))
+	s.timeoutSet = make(chan struct{}, 1)
+	s.log = newServiceLog(cfg.Clock, cfg.MaxLogBytes)
 	s.keys.Store(&keySet{enabled: cfg.AuthEnabled, primary: cfg.PrimaryKey, secondary: cfg.SecondaryKey})
 	s.swaggerOn = swaggerDoc(cfg.Name, true)
 	s.swaggerOff = swaggerDoc(cfg.Name, false)
@@ -257,11 +289,40 @@ func newService(cfg Config) (*Service, error) {
 // Port is the TCP port the service listens on.
 func (s *Service) Port() int { return s.port }
 
-// SetKeys replaces the auth setting and keys; requests after it returns use them.
+// SetKeys replaces the auth setting and keys; requests after it returns use
+// them. It may be called often with the same values: the log records only
+// changes.
 func (s *Service) SetKeys(enabled bool, primary, secondary string) {
-	s.keys.Store(&keySet{enabled: enabled, primary: primary, secondary: secondary})
-	s.log.event("keys changed (auth enabled: %t)", enabled)
+	k := &keySet{enabled: enabled, primary: primary, secondary: secondary}
+	old := s.keys.Swap(k)
+	switch {
+	case old.enabled != k.enabled:
+		s.log.event("auth enabled: %t", enabled)
+	case *old != *k:
+		s.log.event("keys changed")
+	}
 }
+
+// SetRequestTimeout replaces Config.RequestTimeout (d <= 0 means 60 s)
+// without a restart. The watchdog applies it at once, to requests already
+// waiting or running too. It may be called often with the same value: the
+// log records only changes.
+func (s *Service) SetRequestTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultRequestTimeout
+	}
+	if old := time.Duration(s.timeout.Swap(int64(d))); old == d {
+		return
+	}
+	s.log.event("request timeout set to %s", d)
+	select {
+	case s.timeoutSet <- struct{}{}:
+	default: // the watchdog has a wakeup pending already
+	}
+}
+
+// requestTimeout is the current RequestTimeout.
+func (s *Service) requestTimeout() time.Duration { return time.Duration(s.timeout.Load()) }
 
 // Status returns the service's current state.
 func (s *Service) Status() Status {
@@ -274,12 +335,12 @@ func (s *Service) statusLocked() Status {
 	st := Status{State: s.state, Error: s.errMsg, Pending: s.pending}
 	p := s.cur.Load()
 	if p != nil && !s.stopping {
-		st.Ready = true
 		st.Generation = p.gen
 		st.Workers = p.n
 		p.mu.Lock()
 		st.WorkersReady = p.up
 		p.mu.Unlock()
+		st.Ready = st.WorkersReady > 0
 	}
 	if s.state == Unhealthy && p != nil {
 		if e := p.restartError(); e != "" {
@@ -296,7 +357,7 @@ func (s *Service) refreshLocked() {
 	switch {
 	case s.stopping:
 		s.state = Failed
-	case s.pending != 0:
+	case s.pending != 0, s.waiting > 0:
 		s.state = Transitioning
 	case p == nil:
 		s.state = Failed
@@ -340,39 +401,82 @@ func (s *Service) WaitSettled(ctx context.Context) Status {
 // arriving after Update returns run the new code) and stops the old pool in
 // the background once its running requests finished. If the new pool fails
 // (init() raised, timed out, a worker died, or ctx ended) its workers are
-// killed, the old pool keeps serving, and the error carries the exception
-// and the last log lines (also in Status.Error). Updates are applied one at a
-// time, after the first deploy settled.
+// killed, the old pool keeps serving, and the error is only the cause: the
+// exception and the last log lines (Status.Error has it too). Updates are
+// applied one at a time; a newer Update cancels one still waiting or
+// starting (including Start's first deploy), whose workers are killed at
+// once and which returns ErrSuperseded. After Stop it returns ErrStopped.
 func (s *Service) Update(ctx context.Context, pc PoolConfig) error {
 	s.mu.Lock()
 	if s.stopping {
 		s.mu.Unlock()
 		return ErrStopped
 	}
+	s.waiting++
+	ctx, t := s.newDeployLocked(ctx)
 	s.bg.Add(1) // Stop waits for it
 	s.mu.Unlock()
 	defer s.bg.Done()
 	ctx, cancel := s.mergeStop(ctx)
 	defer cancel()
-	return s.deployPool(ctx, pc, false)
+	return s.deployPool(ctx, pc, t, false)
+}
+
+// newDeploy registers a deploy as the newest, canceling the previous one
+// (ErrSuperseded), and returns its context.
+func (s *Service) newDeploy(ctx context.Context) (context.Context, *deployTicket) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newDeployLocked(ctx)
+}
+
+func (s *Service) newDeployLocked(ctx context.Context) (context.Context, *deployTicket) {
+	if s.newest != nil {
+		s.newest.cancel(ErrSuperseded)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	s.newest = &deployTicket{cancel: cancel}
+	return ctx, s.newest
+}
+
+// endDeployLocked forgets t once its deploy finished.
+func (s *Service) endDeployLocked(t *deployTicket) {
+	t.cancel(context.Canceled)
+	if s.newest == t {
+		s.newest = nil
+	}
 }
 
 // deployPool starts a pool and swaps it in. first marks Start's deploy,
-// whose caller took the deploy semaphore already.
-func (s *Service) deployPool(ctx context.Context, pc PoolConfig, first bool) error {
+// whose caller took the deploy semaphore already; otherwise the caller
+// counted itself in s.waiting.
+func (s *Service) deployPool(ctx context.Context, pc PoolConfig, t *deployTicket, first bool) error {
 	if !first {
 		select {
 		case s.deploy <- struct{}{}:
 		case <-ctx.Done():
-			return ctx.Err()
+			s.mu.Lock()
+			s.waiting--
+			s.endDeployLocked(t)
+			s.refreshLocked()
+			s.mu.Unlock()
+			return context.Cause(ctx)
 		}
 	}
 	defer func() { <-s.deploy }()
 
 	s.mu.Lock()
-	if s.stopping {
+	if !first {
+		s.waiting--
+	}
+	if err := context.Cause(ctx); err != nil || s.stopping {
+		if s.stopping {
+			err = ErrStopped
+		}
+		s.endDeployLocked(t)
+		s.refreshLocked()
 		s.mu.Unlock()
-		return ErrStopped
+		return err
 	}
 	s.lastGen++
 	gen := s.lastGen
@@ -384,6 +488,7 @@ func (s *Service) deployPool(ctx context.Context, pc PoolConfig, first bool) err
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.endDeployLocked(t)
 	s.pending = 0
 	if err == nil && s.stopping {
 		err = ErrStopped
@@ -397,23 +502,30 @@ func (s *Service) deployPool(ctx context.Context, pc PoolConfig, first bool) err
 				p.reap()
 			}()
 		}
-		s.log.event("generation %d failed: %v", gen, err)
-		s.logger.Warn("pool failed", slog.Int64(keyGeneration, gen), slog.String(keyErr, err.Error()))
-		if old := s.cur.Load(); old != nil {
-			err = fmt.Errorf("update to generation %d failed, generation %d keeps serving: %w", gen, old.gen, err)
-		}
-		s.errMsg = err.Error()
-		s.refreshLocked()
-		if first {
+		if errors.Is(err, ErrSuperseded) || errors.Is(err, ErrStopped) {
+			// Not a failure of the code: Status keeps what it had.
+			err = ErrSuperseded
+			if s.stopping {
+				err = ErrStopped
+			}
+			s.log.event("pool %d canceled: %v", gen, err)
+			s.refreshLocked()
 			return err
 		}
-		return fmt.Errorf("update service %s: %w", s.name, err)
+		s.log.event("pool %d failed: %v", gen, err)
+		s.logger.Warn("pool failed", slog.Int64(keyPool, gen), slog.String(keyErr, err.Error()))
+		s.errMsg = err.Error()
+		if s.cur.Load() != nil {
+			s.errMsg = "the last update failed, the previous code keeps serving: " + s.errMsg
+		}
+		s.refreshLocked()
+		return err
 	}
 	old := s.cur.Swap(p)
 	s.errMsg = ""
 	s.refreshLocked()
-	s.log.event("generation %d serving (%d workers)", gen, p.n)
-	s.logger.Info("pool serving", slog.Int64(keyGeneration, gen), slog.Int(keyWorkers, p.n))
+	s.log.event("pool %d serving (%d workers)", gen, p.n)
+	s.logger.Info("pool serving", slog.Int64(keyPool, gen), slog.Int(keyWorkers, p.n))
 	if old != nil {
 		s.bg.Add(1)
 		go func() {
@@ -433,6 +545,9 @@ func (s *Service) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
 		s.stopping = true
+		if s.newest != nil { // a starting pool is killed now, not after init()
+			s.newest.cancel(ErrStopped)
+		}
 		s.refreshLocked()
 		s.mu.Unlock()
 		s.log.event("stopping")
@@ -489,11 +604,6 @@ func (s *Service) removePool(p *pool) {
 	s.mu.Lock()
 	delete(s.pools, p)
 	s.mu.Unlock()
-}
-
-// stopContext is a context canceled by Stop.
-func (s *Service) stopContext() (context.Context, context.CancelFunc) {
-	return s.mergeStop(context.Background())
 }
 
 // mergeStop derives a context from ctx that Stop also cancels.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -248,11 +249,20 @@ def run(raw_data):
         return None
     if kind == "set":
         return {1, 2}
+    if kind == "utf8":
+        return "é".encode()
+    if kind == "latin1":
+        return "é".encode("latin-1")
+    if kind == "nan":
+        return [1.0, float("nan")]
+    if kind == "inf":
+        return {"x": float("inf")}
     return {"got": raw_data}
 `)})
 	for _, tc := range []struct{ in, want string }{
 		{"str", `"plain text"`},
 		{"bytes", `"some bytes"`},
+		{"utf8", `"\u00e9"`},
 		{"none", `null`},
 		{"hello", `{"got": "hello"}`},
 	} {
@@ -262,10 +272,17 @@ def run(raw_data):
 			t.Errorf("run returning %s: body %s, want %s", tc.in, r.body, tc.want)
 		}
 	}
-	r := do(t, "POST", scoreURL(s), "text/plain", "set", nil)
-	wantStatus(t, r, 500)
-	if e := r.errorBody(t); !strings.Contains(e.Error.Message, "not JSON-serialisable") || e.Error.ExceptionType != "TypeError" {
-		t.Errorf("unserialisable result: %+v", e.Error)
+	for _, tc := range []struct{ in, message, excType string }{
+		{"set", "not JSON-serialisable", "TypeError"},
+		{"nan", "not JSON-serialisable", "ValueError"},
+		{"inf", "not JSON-serialisable", "ValueError"},
+		{"latin1", "run() returned bytes that are not UTF-8", "UnicodeDecodeError"},
+	} {
+		r := do(t, "POST", scoreURL(s), "text/plain", tc.in, nil)
+		wantStatus(t, r, 500)
+		if e := r.errorBody(t).Error; e.Code != "RunFailed" || !strings.Contains(e.Message, tc.message) || e.ExceptionType != tc.excType {
+			t.Errorf("run returning %s: %+v", tc.in, e)
+		}
 	}
 }
 
@@ -535,13 +552,14 @@ def run(raw_data):
 
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
-	s := healthy(t, serving.Config{RequestTimeout: 300 * time.Millisecond, Pool: poolFor(t, `
+	cfg := serving.Config{RequestTimeout: 300 * time.Millisecond, LogPath: filepath.Join(t.TempDir(), "svc.log"), Pool: poolFor(t, `
 import time
 def run(raw_data):
     if raw_data == '"slow"':
         time.sleep(3600)
     return "fast"
-`)})
+`)}
+	s := healthy(t, cfg)
 	r := score(t, s, `"slow"`)
 	wantStatus(t, r, 504)
 	if e := r.errorBody(t).Error; e.Code != "Timeout" || !strings.Contains(e.Message, "restarting") {
@@ -554,6 +572,15 @@ def run(raw_data):
 	}
 	if m := s.Metrics(); m.Timeouts != 1 || m.WorkerRestarts != 1 {
 		t.Errorf("metrics %+v", m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil { // flushes the log
+		t.Fatal(err)
+	}
+	log := readLog(t, cfg.LogPath)
+	if !strings.Contains(log, "ended: killed: run() ran past the request timeout (300ms); restarting it") || strings.Contains(log, "while idle") {
+		t.Errorf("log does not say the worker was killed during run():\n%s", log)
 	}
 }
 
@@ -926,13 +953,17 @@ func TestUpdate(t *testing.T) {
 	if err == nil {
 		t.Fatal("update with a failing init() succeeded")
 	}
-	for _, want := range []string{"init() raised RuntimeError: cannot load model v-broken", "about to fail", "keeps serving"} {
+	for _, want := range []string{"init() raised RuntimeError: cannot load model v-broken", "about to fail"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("update error lacks %q:\n%v", want, err)
 		}
 	}
+	// The caller (servicectl) says which update failed and what serves.
+	if first, _, _ := strings.Cut(err.Error(), "\n"); strings.Contains(first, "keeps serving") || strings.Contains(first, "generation") {
+		t.Errorf("update error is not only the cause: %v", err)
+	}
 	st := s.Status()
-	if st.State != serving.Healthy || st.Generation != 1 || !strings.Contains(st.Error, "cannot load model v-broken") {
+	if st.State != serving.Healthy || st.Generation != 1 || !strings.Contains(st.Error, "cannot load model v-broken") || !strings.Contains(st.Error, "keeps serving") {
 		t.Errorf("after failed update: %+v", st)
 	}
 	if r := score(t, s, `1`); r.body != `"v1"` {
@@ -1100,4 +1131,129 @@ def run(raw_data):
 		}()
 	}
 	wg.Wait()
+}
+
+func TestSetKeysLogsOnlyChanges(t *testing.T) {
+	t.Parallel()
+	cfg := serving.Config{LogPath: filepath.Join(t.TempDir(), "svc.log"), Pool: poolFor(t, echoScript)}
+	s := healthy(t, cfg)
+	for range 3 { // as the service manager does every few seconds
+		s.SetKeys(false, "", "")
+	}
+	s.SetKeys(true, "k1", "k2")
+	s.SetKeys(true, "k1", "k2")
+	s.SetKeys(true, "k3", "k2")
+	s.SetKeys(true, "k3", "k2")
+	if r := do(t, "POST", scoreURL(s), "", `1`, map[string]string{"Authorization": "Bearer k3"}); r.status != 200 {
+		t.Errorf("new key: %d %s", r.status, r.body)
+	}
+	log := readLog(t, cfg.LogPath)
+	if n, m := strings.Count(log, "auth enabled: true"), strings.Count(log, "keys changed"); n != 1 || m != 1 {
+		t.Errorf("%d auth lines and %d key lines, want 1 and 1:\n%s", n, m, log)
+	}
+	if strings.Contains(log, "auth enabled: false") {
+		t.Errorf("unchanged setting logged:\n%s", log)
+	}
+}
+
+// hangingInit never returns from init() on its own; it marks that it started.
+const hangingInit = `
+import os, time
+def init():
+    open(os.environ["GATE"] + ".init.started", "w").close()
+    time.sleep(3600)
+def run(raw_data):
+    return 1
+`
+
+func TestStopDuringHangingInit(t *testing.T) {
+	t.Parallel()
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) // InitTimeout never elapses
+	gate := filepath.Join(t.TempDir(), "gate")
+	pc := poolFor(t, hangingInit)
+	pc.Env = map[string]string{"GATE": gate}
+	cfg := serving.Config{Clock: fake, LogPath: filepath.Join(t.TempDir(), "svc.log"), Pool: pc}
+	s := startService(t, cfg)
+	waitStarted(t, gate, "init")
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	// Had Stop waited for init(), only the hang guard would end it, with an error.
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if st := s.Status(); st.State != serving.Failed || st.Ready {
+		t.Errorf("after Stop: %+v", st)
+	}
+	if log := readLog(t, cfg.LogPath); !strings.Contains(log, "pool 1 canceled: service stopped") {
+		t.Errorf("log:\n%s", log)
+	}
+}
+
+func TestNewerUpdateCancelsPendingOne(t *testing.T) {
+	t.Parallel()
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) // InitTimeout never elapses
+	dir := scriptDir(t, map[string]string{"score.py": versionScript})
+	hang := filepath.Join(t.TempDir(), "hang")
+	hanging := poolFor(t, hangingInit)
+	hanging.Env = map[string]string{"GATE": hang}
+
+	// Start's own deploy is superseded too, without passing through Failed.
+	s := startService(t, serving.Config{Clock: fake, Pool: hanging})
+	waitStarted(t, hang, "init")
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	if err := s.Update(ctx, versionPool(t, dir, "v1")); err != nil {
+		t.Fatalf("update superseding the first deploy: %v", err)
+	}
+	if st := settle(t, s); st.State != serving.Healthy || st.Generation != 2 {
+		t.Fatalf("after superseding the first deploy: %+v", st)
+	}
+
+	if err := os.Remove(hang + ".init.started"); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { first <- s.Update(ctx, hanging) }()
+	waitStarted(t, hang, "init")
+	if err := s.Update(ctx, versionPool(t, dir, "v2")); err != nil {
+		t.Fatalf("newer update: %v", err)
+	}
+	if err := <-first; !errors.Is(err, serving.ErrSuperseded) {
+		t.Errorf("superseded update: %v, want ErrSuperseded", err)
+	}
+	if r := score(t, s, `1`); r.body != `"v2"` {
+		t.Errorf("after the newer update: %d %s", r.status, r.body)
+	}
+	if st := s.Status(); st.State != serving.Healthy || st.Error != "" || st.Generation != 4 {
+		t.Errorf("status: %+v", st)
+	}
+}
+
+func TestWorkerExitWhileIdle(t *testing.T) {
+	t.Parallel()
+	cfg := serving.Config{LogPath: filepath.Join(t.TempDir(), "svc.log"), Pool: poolFor(t, `
+import os
+def run(raw_data):
+    return os.getpid()
+`)}
+	s := healthy(t, cfg)
+	r := score(t, s, `1`)
+	wantStatus(t, r, 200)
+	var pid int
+	if err := json.Unmarshal([]byte(r.body), &pid); err != nil {
+		t.Fatal(err)
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "worker restarted", func() bool { return s.Metrics().WorkerRestarts == 1 })
+	log := readLog(t, cfg.LogPath)
+	want := fmt.Sprintf("pool 1 worker 0 (pid %d) ended: the worker exited while idle (signal: killed); restarting it", pid)
+	if !strings.Contains(log, want) || strings.Contains(log, "during run()") || strings.Contains(log, "generation") {
+		t.Errorf("log lacks %q:\n%s", want, log)
+	}
 }

@@ -23,11 +23,11 @@ func swaggerDoc(name string, auth bool) []byte {
 		"responses": obj{
 			"200": obj{"description": "json.dumps of what run() returned.", "schema": obj{"$ref": "#/definitions/ServiceOutput"}},
 			"400": errResp, "401": errResp, "413": errResp, "415": errResp,
-			"500": obj{"description": "run() raised; the exception type and message are named, the traceback is in the service log.",
+			"500": obj{"description": "run() raised, or returned a value that is not JSON (NaN, Infinity, a set…) or bytes that are not UTF-8; the exception type and message are named, the traceback is in the service log.",
 				"schema": obj{"$ref": "#/definitions/ErrorResponse"}},
-			"503": obj{"description": "Not ready, overloaded, or the worker died; retry after Retry-After seconds.",
+			"503": obj{"description": "Not ready, no worker running, overloaded, or the worker died; retry after Retry-After seconds.",
 				"schema": obj{"$ref": "#/definitions/ErrorResponse"}},
-			"504": obj{"description": "run() did not return within the request timeout.",
+			"504": obj{"description": "No worker started the request within the request timeout (it waited in the queue; nothing was stopped), or run() did not return within the request timeout from when it started (the worker was killed and restarts).",
 				"schema": obj{"$ref": "#/definitions/ErrorResponse"}},
 		},
 	}
@@ -44,12 +44,12 @@ func swaggerDoc(name string, auth bool) []byte {
 		"paths": obj{
 			"/": obj{"get": obj{
 				"operationId": "ServiceHealthCheck",
-				"description": "Liveness: 200 while the service is up.",
+				"description": "Liveness of the front end: 200 while it runs, even when no worker can answer /score (see /ready).",
 				"responses":   obj{"200": obj{"description": "Healthy"}},
 			}},
 			"/ready": obj{"get": obj{
 				"operationId": "ServiceReadiness",
-				"description": "200 once every worker's init() returned, else 503.",
+				"description": "Readiness: 200 while a pool serves (every worker's init() returned) and at least one of its workers is up; 503 while starting, after a failed deploy, or while every worker is restarting.",
 				"responses":   obj{"200": obj{"description": "Ready"}, "503": errResp},
 			}},
 			"/score": obj{"post": score},

@@ -38,8 +38,9 @@ const (
 // ScriptError is an exception raised by the entry script, as the worker
 // reported it.
 type ScriptError struct {
-	// Stage is where it was raised: "import", "init", "run", or
-	// "serialize" (json.dumps of run()'s result).
+	// Stage is where it was raised: "import", "init", "run", "serialize"
+	// (json.dumps of run()'s result, NaN and Infinity refused) or "decode"
+	// (run() returned bytes that are not UTF-8).
 	Stage     string `json:"stage"`
 	Type      string `json:"type"`
 	Message   string `json:"message"`
@@ -52,6 +53,8 @@ func (e *ScriptError) Error() string {
 		return fmt.Sprintf("importing the entry script raised %s: %s", e.Type, e.Message)
 	case "serialize":
 		return fmt.Sprintf("run() returned a value that is not JSON-serialisable: %s: %s", e.Type, e.Message)
+	case "decode":
+		return fmt.Sprintf("run() returned bytes that are not UTF-8: %s: %s", e.Type, e.Message)
 	case "":
 		return fmt.Sprintf("%s: %s", e.Type, e.Message)
 	default:
@@ -61,7 +64,8 @@ func (e *ScriptError) Error() string {
 
 // ExitError reports a worker process that ended when it should not have.
 type ExitError struct {
-	// During is what the worker was doing: "init" or "run".
+	// During is what the worker was doing: "init", "run", or "idle" (it
+	// held no request).
 	During string
 	// Status is the process's exit status as Go prints it ("exit status 3",
 	// "signal: killed").
@@ -69,6 +73,9 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
+	if e.During == "idle" {
+		return fmt.Sprintf("the worker exited while idle (%s)", e.Status)
+	}
 	return fmt.Sprintf("the worker exited during %s() (%s)", e.During, e.Status)
 }
 
@@ -92,9 +99,10 @@ type worker struct {
 
 	wmu sync.Mutex // serialises frame writes, so queue order is pipe order
 
-	qmu    sync.Mutex
-	queue  []*call // sent and unanswered; queue[0] is running
-	closed bool    // no more sends: the worker died or is being killed
+	qmu     sync.Mutex
+	queue   []*call // sent and unanswered; queue[0] is running
+	writing *call   // the call whose frame is being written, if any
+	closed  bool    // no more sends: the worker died or is being killed
 
 	// Guarded by pool.mu.
 	load   int  // calls dispatched to it and not yet released
@@ -108,15 +116,22 @@ type worker struct {
 // call is one /score round trip to a worker. The handler owns it except
 // between a successful send and the receive from done.
 type call struct {
-	buf      []byte  // request frame: header room, then the body
-	out      []byte  // response payload (separate: send may still be returning from the write)
-	n        int     // request body length
-	deadline int64   // clock time (Unix ns) by which it must be answered
+	buf     []byte // request frame: header room, then the body
+	out     []byte // response payload (separate: send may still be returning from the write)
+	n       int    // request body length
+	arrival int64  // clock time (Unix ns) it arrived; a worker must start it within the request timeout
+	// started is the clock time (Unix ns) its worker started it: when it was
+	// sent to an idle worker, or when the answer before it arrived. Set
+	// under the worker's qmu; 0 while it waits.
+	started  int64
 	kind     byte    // response frame kind
-	err      error   // errNotStarted, errTimeout, or why the worker failed
+	err      error   // errNotStarted, errTimeout, errQueueTimeout, or why the worker failed
 	timedOut bool    // set by the watchdog (under qmu) when it killed the worker for it
 	sendTo   *worker // a queued call assigned to this worker must write its own frame
-	done     chan struct{}
+	// abandoned marks a stand-in for a call that timed out in a worker's
+	// pipe: the worker still runs it, and its answer is discarded.
+	abandoned bool
+	done      chan struct{}
 }
 
 // spawn starts a worker process for slot. It does not wait for init().
@@ -248,8 +263,8 @@ func decodeScriptError(payload []byte, stage string) *ScriptError {
 
 // Errors a call can end with besides a worker's death.
 var (
-	errTimeout      = errors.New("request timed out")
-	errQueueTimeout = errors.New("request timed out waiting for a worker")
+	errTimeout      = errors.New("run() ran past the request timeout")
+	errQueueTimeout = errors.New("request timed out before a worker started it")
 	errNotStarted   = errors.New("the worker died before it started the request")
 )
 
@@ -264,12 +279,20 @@ func (w *worker) send(c *call) bool {
 		w.qmu.Unlock()
 		return false
 	}
+	if len(w.queue) == 0 {
+		c.started = w.p.s.clock.Now().UnixNano() // an idle worker starts it at once
+	}
 	w.queue = append(w.queue, c)
+	w.writing = c
 	w.qmu.Unlock()
 	binary.BigEndian.PutUint32(c.buf[:4], uint32(c.n))
 	c.buf[4] = kindRequest
 	// A failed write means the worker died: readLoop sees EOF and fails c.
 	_, _ = w.in.Write(c.buf[:frameHeader+c.n])
+	// c may be answered and reused already: only w is touched from here.
+	w.qmu.Lock()
+	w.writing = nil
+	w.qmu.Unlock()
 	return true
 }
 
@@ -284,7 +307,14 @@ func (w *worker) readLoop() {
 	w.queue = nil
 	w.qmu.Unlock()
 	w.kill() // it may have broken the protocol while alive
-	cause := w.deathError("run", err)
+	during := "run"
+	if len(queue) == 0 {
+		during = "idle"
+	}
+	cause := w.deathError(during, err)
+	if len(queue) > 0 && queue[0].timedOut {
+		cause = fmt.Errorf("killed: run() ran past the request timeout (%s)", w.p.s.requestTimeout())
+	}
 	for i, c := range queue {
 		switch {
 		case i > 0:
@@ -300,7 +330,7 @@ func (w *worker) readLoop() {
 	_ = w.in.Close()
 	w.wmu.Unlock()
 	_ = w.out.Close()
-	w.p.lost(w, cause, len(queue) > 0)
+	w.p.lost(w, cause)
 }
 
 // readResponses reads frames until an error; each answers queue[0].
@@ -332,6 +362,9 @@ func (w *worker) readResponses() error {
 		copy(w.queue, w.queue[1:]) // at most pipelineDepth long
 		w.queue[last] = nil
 		w.queue = w.queue[:last]
+		if last > 0 { // the worker goes on with the next request in its pipe
+			w.queue[0].started = w.p.s.clock.Now().UnixNano()
+		}
 		if c.timedOut {
 			c.err = errTimeout // the watchdog decided first: 504 either way
 		}
@@ -343,17 +376,43 @@ func (w *worker) readResponses() error {
 	}
 }
 
-// expire kills the worker when the request it runs is past its deadline.
-func (w *worker) expire(now int64) bool {
+// expire is the watchdog's check of w at clock time now (Unix ns). It
+// kills w when the call it runs started timeout or more ago (its handler
+// answers 504 and the slot restarts). Otherwise it gives back, with
+// errQueueTimeout, each call waiting in w's pipe that arrived timeout or
+// more ago: nothing is killed; w still runs it when it gets there, for a
+// stand-in whose answer is discarded.
+func (w *worker) expire(now, timeout int64) {
 	w.qmu.Lock()
-	defer w.qmu.Unlock()
-	if w.closed || len(w.queue) == 0 || now < w.queue[0].deadline {
-		return false
+	if w.closed || len(w.queue) == 0 {
+		w.qmu.Unlock()
+		return
 	}
-	w.queue[0].timedOut = true
-	w.closed = true
-	w.kill()
-	return true
+	if c := w.queue[0]; c.started != 0 && now-c.started >= timeout {
+		c.timedOut = true
+		w.closed = true
+		w.kill()
+		w.qmu.Unlock()
+		return // the calls behind it are dispatched again (or time out then)
+	}
+	var expired [pipelineDepth]*call
+	n := 0
+	for i := 1; i < len(w.queue); i++ {
+		c := w.queue[i]
+		// A frame still being written may be answered before send
+		// returns; send owns it until then.
+		if c.abandoned || c == w.writing || now-c.arrival < timeout {
+			continue
+		}
+		w.queue[i] = &call{abandoned: true, done: make(chan struct{}, 1)}
+		expired[n] = c
+		n++
+	}
+	w.qmu.Unlock()
+	for _, c := range expired[:n] {
+		c.err = errQueueTimeout
+		c.done <- struct{}{} // c belongs to its handler again
+	}
 }
 
 // readFrame reads one frame, its payload into buf's storage when it fits.

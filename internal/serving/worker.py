@@ -8,8 +8,11 @@
 #   frame = 4-byte big-endian payload length, 1 kind byte, payload
 #   in:  b"R" request body (UTF-8)
 #   out: b"I" init returned, b"E" init failed (JSON {stage,type,message,traceback}),
-#        b"O" json.dumps(run(...)) encoded as UTF-8,
-#        b"U" run() failed (JSON {stage,type,message,traceback})
+#        b"O" json.dumps(run(...), allow_nan=False) encoded as UTF-8 (bytes
+#             results are decoded as UTF-8 first, strictly),
+#        b"U" run() failed, or its result is not JSON-serialisable (stage
+#             "serialize") or is bytes that are not UTF-8 (stage "decode"):
+#             JSON {stage,type,message,traceback}
 #
 # The protocol pipes are moved to private descriptors before user code runs:
 # fd 0 becomes /dev/null and fd 1 a copy of stderr, so print() and C
@@ -103,12 +106,18 @@ def _main():
         except Exception as exc:
             send(0x55, failure("run", exc, 1))  # U
             continue
+        if isinstance(result, (bytes, bytearray, memoryview)):
+            try:
+                result = bytes(result).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                send(0x55, failure("decode", exc, 1))  # U
+                continue
         try:
-            if isinstance(result, (bytes, bytearray)):
-                result = bytes(result).decode("utf-8", "replace")
-            out = dumps(result).encode()
+            # NaN and Infinity are not JSON: refuse them rather than send
+            # a body that JSON parsers reject.
+            out = dumps(result, allow_nan=False).encode()
         except Exception as exc:
-            send(0x55, failure("serialize", exc, 1))
+            send(0x55, failure("serialize", exc, 1))  # U
             continue
         send(0x4F, out)  # O
 
