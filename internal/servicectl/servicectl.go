@@ -13,6 +13,7 @@ package servicectl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -188,7 +189,15 @@ func (m *Manager) reconcile(ctx context.Context, s service.Service) {
 		}
 		in.busy = true
 		m.mu.Unlock()
-		go m.start(s, in)
+		if s.Error != "" && s.ObservedGeneration == s.Generation {
+			// The last update failed while an older generation served:
+			// bring back that one, not the broken spec.
+			if served, ok := m.readServed(s); ok && served.Generation < s.Generation {
+				go m.start(served, in, true)
+				return
+			}
+		}
+		go m.start(s, in, false)
 	case in.generation < s.Generation && s.ObservedGeneration < s.Generation:
 		in.busy = true
 		m.mu.Unlock()
@@ -289,17 +298,22 @@ func (m *Manager) config(s service.Service, pool serving.PoolConfig) serving.Con
 }
 
 // start launches a service that is not running and waits for it to settle.
-func (m *Manager) start(s service.Service, in *instance) {
+// restoring is set when s is the last generation that served, brought back
+// after a restart because a newer update had failed: the row's status (the
+// failed update's error) is then left as it is.
+func (m *Manager) start(s service.Service, in *instance, restoring bool) {
 	ctx := context.Background()
 	k := key(s.Workspace, s.Name)
 	defer m.Wake()
 	m.logLine(s, "starting generation %d (%d worker(s), port %d)", s.Generation, max(s.Workers, 1), s.Port)
-	if s.State != service.Transitioning {
+	if s.State != service.Transitioning && !restoring {
 		m.setStatus(ctx, s, s.ObservedGeneration, service.Transitioning, "")
 	}
 	fail := func(err error) {
 		m.logLine(s, "generation %d failed: %v", s.Generation, err)
-		m.setStatus(ctx, s, s.Generation, service.Failed, err.Error())
+		if !restoring {
+			m.setStatus(ctx, s, s.Generation, service.Failed, err.Error())
+		}
 		m.mu.Lock()
 		in.busy = false
 		if m.running[k] == in {
@@ -327,7 +341,54 @@ func (m *Manager) start(s service.Service, in *instance) {
 	in.svc, in.generation, in.busy = svc, s.Generation, false
 	m.mu.Unlock()
 	m.logLine(s, "generation %d is %s on port %d", s.Generation, st.State, svc.Port())
+	m.recordServed(s)
+	if restoring {
+		return // the row keeps the failed update's error
+	}
 	m.setStatus(ctx, s, s.Generation, service.State(st.State), "")
+}
+
+// served is what a service last served successfully; it survives restarts
+// so that a failed update never becomes what comes back.
+func (m *Manager) servedPath(s service.Service) string {
+	return filepath.Join(m.Dir(s.Workspace, s.Name), "served.json")
+}
+
+func (m *Manager) recordServed(s service.Service) {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return
+	}
+	tmp := m.servedPath(s) + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		m.log.Error("record served generation", "service", s.Name, "err", err)
+		return
+	}
+	if err := os.Rename(tmp, m.servedPath(s)); err != nil {
+		m.log.Error("record served generation", "service", s.Name, "err", err)
+		return
+	}
+	// Older generations' files are no longer needed.
+	dirs, _ := filepath.Glob(filepath.Join(m.Dir(s.Workspace, s.Name), "g*"))
+	for _, d := range dirs {
+		if filepath.Base(d) != fmt.Sprintf("g%d", s.Generation) {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
+func (m *Manager) readServed(s service.Service) (service.Service, bool) {
+	data, err := os.ReadFile(m.servedPath(s))
+	if err != nil {
+		return service.Service{}, false
+	}
+	var served service.Service
+	if err := json.Unmarshal(data, &served); err != nil || served.Name != s.Name {
+		return service.Service{}, false
+	}
+	// Keys and auth always come from the row: a regenerated key applies.
+	served.AuthEnabled, served.PrimaryKey, served.SecondaryKey = s.AuthEnabled, s.PrimaryKey, s.SecondaryKey
+	return served, true
 }
 
 // update replaces a running service's workers with a new generation; if
@@ -354,9 +415,11 @@ func (m *Manager) update(s service.Service, in *instance) {
 		done()
 		return
 	}
+	in.svc.SetRequestTimeout(s.RequestTimeout)
 	m.mu.Lock()
 	in.generation = s.Generation
 	m.mu.Unlock()
+	m.recordServed(s)
 	m.logLine(s, "generation %d is serving", s.Generation)
 	m.setStatus(ctx, s, s.Generation, service.State(in.svc.Status().State), "")
 	done()
