@@ -259,7 +259,9 @@ func TestEnvironmentAllowList(t *testing.T) {
 	a, _ := runAgent(t, s, func(c *Config) { c.ExtraPythonPath = "/opt/hangar/python" })
 
 	dirInput := s.addBlob(tarGz(t, map[string]string{"a.csv": "1,2\n", "sub/b.csv": "3,4\n"}))
-	asg := command("a-env", `env | sort; cat "$HANGAR_INPUT_TRAIN_DATA/sub/b.csv" "$HANGAR_INPUT_LABELS"`)
+	// The process reports the inputs' modes itself: the attempt's working
+	// dir is removed once its finish is acknowledged.
+	asg := command("a-env", `env | sort; stat -c 'MODE %a %n' inputs/labels/labels.txt inputs/train-data/a.csv inputs/train-data/sub inputs; cat "$HANGAR_INPUT_TRAIN_DATA/sub/b.csv" "$HANGAR_INPUT_LABELS"`)
 	asg.Env = map[string]string{"MY_VAR": "mine", "PYTHONPATH": "src", "HANGAR_RUN_ID": "run-a-env"}
 	asg.Inputs = []agentproto.Input{
 		{Name: "train-data", Digest: dirInput, Dir: true},
@@ -306,14 +308,31 @@ func TestEnvironmentAllowList(t *testing.T) {
 	if !strings.HasSuffix(string(got.log), "3,4\ncat,dog\n") {
 		t.Errorf("inputs not readable; log ends %q", got.log[max(0, len(got.log)-40):])
 	}
+	modes := map[string]string{}
+	for _, line := range strings.Split(string(got.log), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "MODE" {
+			modes[f[2]] = f[1]
+		}
+	}
 	for _, p := range []string{"inputs/labels/labels.txt", "inputs/train-data/a.csv", "inputs/train-data/sub", "inputs"} {
-		fi, err := os.Stat(filepath.Join(work, p))
+		mode, err := strconv.ParseUint(modes[p], 8, 32)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("no mode of %s in the log: %v", p, err)
 		}
-		if fi.Mode().Perm()&0o222 != 0 {
-			t.Errorf("%s has mode %v, want read-only", p, fi.Mode().Perm())
+		if mode&0o222 != 0 {
+			t.Errorf("%s has mode %o, want read-only", p, mode)
 		}
+	}
+	// The agent frees the working dir once the server acknowledged the
+	// finish (just after the fake server recorded it): wait for that.
+	for i := 0; ; i++ {
+		if _, err := os.Stat(work); os.IsNotExist(err) {
+			break
+		} else if i == 500 {
+			t.Errorf("attempt dir still there after the finish: %v", err)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
