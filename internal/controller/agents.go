@@ -20,16 +20,11 @@ import (
 	"github.com/hangar-ml/hangar/internal/store"
 )
 
-// NodeByToken finds the live node whose agent token hashes to hash.
-func (c *Controller) nodeFor(ctx context.Context, nodeID string) (node.Node, error) {
-	return c.cfg.Store.NodeGet(ctx, nodeID)
-}
-
 // Heartbeat records that a node's agent is alive.
 func (c *Controller) Heartbeat(ctx context.Context, nodeID string, hb agentproto.Heartbeat) (agentproto.HeartbeatReply, error) {
 	now := c.cfg.Clock.Now()
 	reply := agentproto.HeartbeatReply{IntervalMillis: 2000}
-	n, err := c.nodeFor(ctx, nodeID)
+	n, err := c.cfg.Store.NodeGet(ctx, nodeID)
 	if err != nil {
 		return reply, err
 	}
@@ -63,7 +58,7 @@ func (c *Controller) Heartbeat(ctx context.Context, nodeID string, hb agentproto
 // Work returns the node's new assignments and cancels, waiting up to wait
 // for some to arrive.
 func (c *Controller) Work(ctx context.Context, nodeID string, wait time.Duration) (agentproto.Work, error) {
-	n, err := c.nodeFor(ctx, nodeID)
+	n, err := c.cfg.Store.NodeGet(ctx, nodeID)
 	if err != nil {
 		return agentproto.Work{}, err
 	}

@@ -535,7 +535,7 @@ func (a *API) quotaSet(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	return errorf("quota %s %s not listed after set", family, prio)
+	return fmt.Errorf("quota %s %s not listed after set", family, prio)
 }
 
 func dedupe(s []string) []string {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -65,6 +64,8 @@ type API struct {
 	tokMu      sync.Mutex
 	tokens     map[string]cachedToken
 	workspaces map[string]time.Time
+
+	snapFiles snapshotFiles
 }
 
 type cachedToken struct {
@@ -83,7 +84,8 @@ func New(cfg Config) *API {
 	if cfg.MaxBlobBytes == 0 {
 		cfg.MaxBlobBytes = 320 << 20
 	}
-	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), tokens: map[string]cachedToken{}, workspaces: map[string]time.Time{}}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), tokens: map[string]cachedToken{}, workspaces: map[string]time.Time{},
+		snapFiles: snapshotFiles{files: map[string]map[string]bool{}}}
 	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "hangar_api_request_duration_seconds",
 		Help:    "API request latency by route, method and status code.",
@@ -345,7 +347,7 @@ func (a *API) workspace(r *http.Request) (string, error) {
 	return ws, nil
 }
 
-// requireAdmin refuses run-scoped tokens on routes that change things.
+// requireUser refuses run-scoped tokens on routes that are not about their run.
 func requireUser(r *http.Request) error {
 	if principalOf(r).runScope() != "" {
 		return problem.New(problem.Forbidden, "a run token may only post metrics of its run")
@@ -504,5 +506,3 @@ func queryBool(r *http.Request, name string) bool {
 	}
 	return false
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

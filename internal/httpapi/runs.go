@@ -81,12 +81,10 @@ type snapshotFiles struct {
 	files map[string]map[string]bool
 }
 
-var snapCache = &snapshotFiles{files: map[string]map[string]bool{}}
-
 func (a *API) snapshotHas(digest, name string) (bool, error) {
-	snapCache.mu.Lock()
-	files, ok := snapCache.files[digest]
-	snapCache.mu.Unlock()
+	a.snapFiles.mu.Lock()
+	files, ok := a.snapFiles.files[digest]
+	a.snapFiles.mu.Unlock()
 	if !ok {
 		rc, err := a.cfg.Blobs.Open(digest)
 		if err != nil {
@@ -112,12 +110,12 @@ func (a *API) snapshotHas(digest, name string) (bool, error) {
 			}
 			files[path.Clean(strings.TrimPrefix(h.Name, "./"))] = true
 		}
-		snapCache.mu.Lock()
-		if len(snapCache.files) > 1000 {
-			snapCache.files = map[string]map[string]bool{}
+		a.snapFiles.mu.Lock()
+		if len(a.snapFiles.files) > 1000 {
+			a.snapFiles.files = map[string]map[string]bool{}
 		}
-		snapCache.files[digest] = files
-		snapCache.mu.Unlock()
+		a.snapFiles.files[digest] = files
+		a.snapFiles.mu.Unlock()
 	}
 	return files[path.Clean(name)], nil
 }
