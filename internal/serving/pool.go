@@ -333,8 +333,9 @@ func (p *pool) lost(w *worker, cause error) {
 	if retiring || p.ctx.Err() != nil {
 		return
 	}
-	p.s.m.restarts.Add(1)
+	// Log first, then count: whoever sees the count can read why.
 	p.event("pool %d worker %d (pid %d) ended: %v; restarting it", p.gen, w.slot, w.pid, cause)
+	p.s.m.restarts.Add(1)
 	p.s.refresh()
 	p.restart(w.slot)
 }

@@ -1251,8 +1251,10 @@ def run(raw_data):
 		t.Fatal(err)
 	}
 	eventually(t, "worker restarted", func() bool { return s.Metrics().WorkerRestarts == 1 })
-	log := readLog(t, cfg.LogPath)
 	want := fmt.Sprintf("pool 1 worker 0 (pid %d) ended: the worker exited while idle (signal: killed); restarting it", pid)
+	// The restart is counted before its log line is written: wait for the line.
+	eventually(t, "restart logged", func() bool { return strings.Contains(readLog(t, cfg.LogPath), "pool 1 worker 0 (pid") })
+	log := readLog(t, cfg.LogPath)
 	if !strings.Contains(log, want) || strings.Contains(log, "during run()") || strings.Contains(log, "generation") {
 		t.Errorf("log lacks %q:\n%s", want, log)
 	}
